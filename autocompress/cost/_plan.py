@@ -1,0 +1,96 @@
+"""The plan of a deploy form: every weight leaf's shapes, MACs, precision and kernel.
+
+Built without training and without real weights: the structural steps (channel pruning,
+low rank) run on a ``meta`` copy of the model, so shapes are exact and nothing is computed.
+Size and latency models read this plan.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Literal
+
+from torch import nn
+
+from autocompress.compress import ExampleInput, apply_structure, normalise, resolve, weight_leaves
+from autocompress.graph import layers
+from autocompress.policy import Policy
+
+Kernel = Literal["int8", "fp32", "fp32-sparse"]
+
+
+@dataclass(frozen=True)
+class LeafPlan:
+    """One weight-bearing leaf of the deploy form (a factorized layer gives two)."""
+
+    layer: str
+    leaf: str
+    kind: Literal["linear", "conv1d", "conv2d"]
+    in_channels: int
+    out_channels: int
+    kernel_size: tuple[int, ...]
+    groups: int
+    stride: tuple[int, ...]
+    has_bias: bool
+    weight_shape: tuple[int, ...]
+    input_shape: tuple[int, ...]
+    output_shape: tuple[int, ...]
+    macs: int
+    calls: int
+    weight_bits: int
+    act_bits: int
+    sparsity: float
+    pattern: str
+    kernel: Kernel
+
+
+def to_meta(x: ExampleInput) -> ExampleInput:
+    if isinstance(x, tuple):
+        return tuple(t.to("meta") for t in x)
+    return x.to("meta")
+
+
+def structural_copy(model: nn.Module, policy: Policy, example_input: ExampleInput):  # noqa: ANN201
+    """(meta model after channel pruning and low rank, resolved configs, meta input)."""
+    meta = normalise(copy.deepcopy(model)).to("meta")
+    res = resolve(meta, policy)
+    x = to_meta(example_input)
+    apply_structure(meta, res, x)
+    return meta, res, x
+
+
+def plan(model: nn.Module, policy: Policy, example_input: ExampleInput) -> list[LeafPlan]:
+    """Per-leaf plan of ``compress(model, policy, "deploy")``, computed on a meta copy."""
+    from autocompress.techniques.deploy import runtime_kernel
+
+    meta, res, x = structural_copy(model, policy, example_input)
+    infos = {i.name: i for i in layers(meta, x)}
+    out = []
+    for layer_name, leaf_path, leaf, cfg in weight_leaves(meta, res):
+        info = infos[leaf_path]
+        out.append(
+            LeafPlan(
+                layer=layer_name,
+                leaf=leaf_path,
+                kind=info.kind,
+                in_channels=info.in_channels,
+                out_channels=info.out_channels,
+                kernel_size=info.kernel_size,
+                groups=info.groups,
+                stride=tuple(getattr(leaf, "stride", ())),
+                has_bias=info.has_bias,
+                weight_shape=info.weight_shape,
+                input_shape=info.input_shape,
+                output_shape=info.output_shape,
+                macs=info.macs,
+                calls=info.calls,
+                weight_bits=cfg.weight_bits,
+                act_bits=cfg.act_bits,
+                sparsity=cfg.sparsity,
+                pattern=cfg.pattern,
+                kernel=runtime_kernel(info.kind, cfg),
+            )
+        )
+    return out
+

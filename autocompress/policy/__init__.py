@@ -1,0 +1,21 @@
+"""Policies: which layer gets which bit-width, sparsity and rank."""
+
+from autocompress.policy._config import (
+    ACT_BITS,
+    WEIGHT_BITS,
+    DistillConfig,
+    LayerConfig,
+    make_layer_config,
+    parse_nm,
+)
+from autocompress.policy._policy import Policy
+
+__all__ = [
+    "ACT_BITS",
+    "WEIGHT_BITS",
+    "DistillConfig",
+    "LayerConfig",
+    "Policy",
+    "make_layer_config",
+    "parse_nm",
+]

@@ -1,0 +1,150 @@
+"""Per-layer and global compression settings: frozen, validated, plain-dict round trip."""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Literal
+
+from autocompress.errors import PolicyError
+
+WEIGHT_BITS: tuple[int, ...] = (2, 3, 4, 5, 6, 8, 16, 32)
+ACT_BITS: tuple[int, ...] = (8, 16, 32)
+GRANULARITIES: tuple[str, ...] = ("per_channel", "per_tensor")
+Granularity = Literal["per_channel", "per_tensor"]
+_NM = re.compile(r"^(\d+):(\d+)$")
+
+
+def parse_nm(pattern: str) -> tuple[int, int] | None:
+    """``"2:4"`` -> ``(2, 4)``; other patterns -> None."""
+    m = _NM.match(pattern)
+    return (int(m.group(1)), int(m.group(2))) if m else None
+
+
+@dataclass(frozen=True)
+class LayerConfig:
+    """How one layer is compressed. The defaults mean "leave it as it is".
+
+    - ``weight_bits``: 32 = float32 (not quantised), 16 = float16 storage, 2..8 = integer.
+    - ``act_bits``: bits of the layer's input (and, at 8, output) activations; 32 = float.
+    - ``granularity`` / ``symmetric``: weight scale per output channel or per tensor.
+    - ``sparsity`` in [0, 1) with ``pattern``: ``"unstructured"`` (magnitude),
+      ``"channel"`` (output channels removed, with their coupled group) or ``"N:M"``
+      (keep N of every M consecutive input weights; sparsity is then 1 - N/M).
+    - ``rank``: None = dense; an int = absolute rank; a float in (0, 1] = ratio of
+      min(in_features, out_features) after channel pruning.
+    """
+
+    weight_bits: int = 32
+    act_bits: int = 32
+    granularity: Granularity = "per_channel"
+    symmetric: bool = True
+    sparsity: float = 0.0
+    pattern: str = "unstructured"
+    rank: int | float | None = None
+
+    def __post_init__(self) -> None:
+        check_layer_config(self, where="layer config")
+
+    @property
+    def nm(self) -> tuple[int, int] | None:
+        return parse_nm(self.pattern)
+
+    @property
+    def is_identity(self) -> bool:
+        return self == LayerConfig()
+
+    def to_dict(self, *, skip_defaults: bool = False) -> dict[str, Any]:
+        d = asdict(self)
+        if skip_defaults:
+            base = asdict(LayerConfig())
+            d = {k: v for k, v in d.items() if base[k] != v}
+        return d
+
+
+FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in fields(LayerConfig))
+
+
+def check_layer_config(c: LayerConfig, where: str) -> None:
+    """Validate the model-independent rules; raise PolicyError naming the field."""
+    if type(c.weight_bits) is not int or c.weight_bits not in WEIGHT_BITS:
+        raise PolicyError(f"{where}: weight_bits must be one of {WEIGHT_BITS}, got {c.weight_bits!r}")
+    if type(c.act_bits) is not int or c.act_bits not in ACT_BITS:
+        raise PolicyError(f"{where}: act_bits must be one of {ACT_BITS}, got {c.act_bits!r}")
+    if c.granularity not in GRANULARITIES:
+        raise PolicyError(
+            f"{where}: granularity must be one of {GRANULARITIES}, got {c.granularity!r}"
+        )
+    if not isinstance(c.symmetric, bool):
+        raise PolicyError(f"{where}: symmetric must be true or false, got {c.symmetric!r}")
+    s = c.sparsity
+    if isinstance(s, bool) or not isinstance(s, (int, float)) or not (0.0 <= s < 1.0) or math.isnan(s):
+        raise PolicyError(f"{where}: sparsity must be a number in [0, 1), got {s!r}")
+    nm = parse_nm(c.pattern) if isinstance(c.pattern, str) else None
+    if c.pattern not in ("unstructured", "channel") and nm is None:
+        raise PolicyError(
+            f"{where}: pattern must be 'unstructured', 'channel' or 'N:M' such as '2:4', "
+            f"got {c.pattern!r}"
+        )
+    if nm is not None:
+        n, m = nm
+        if not (0 < n < m <= 32):
+            raise PolicyError(f"{where}: pattern {c.pattern!r} needs 0 < N < M <= 32")
+        if s not in (0.0, 1.0 - n / m) and not math.isclose(s, 1.0 - n / m, abs_tol=1e-9):
+            raise PolicyError(
+                f"{where}: sparsity of an {c.pattern} pattern is {1 - n / m:g}; got {s!r} "
+                "(leave sparsity out, or set it to 1 - N/M)"
+            )
+    r = c.rank
+    if r is not None:
+        if isinstance(r, bool) or not isinstance(r, (int, float)):
+            raise PolicyError(f"{where}: rank must be null, an int >= 1 or a ratio in (0, 1], got {r!r}")
+        if isinstance(r, int) and r < 1:
+            raise PolicyError(f"{where}: an absolute rank must be >= 1, got {r}")
+        if isinstance(r, float) and not (0.0 < r <= 1.0):
+            raise PolicyError(f"{where}: a rank ratio must be in (0, 1], got {r}")
+
+
+def make_layer_config(raw: Any, where: str, base: LayerConfig | None = None) -> LayerConfig:
+    """Build a LayerConfig from a plain mapping, filling unset fields from ``base``."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise PolicyError(f"{where}: expected a mapping of fields, got {type(raw).__name__} {raw!r}")
+    unknown = sorted(set(raw) - set(FIELD_NAMES))
+    if unknown:
+        raise PolicyError(f"{where}: unknown field(s) {unknown}; allowed fields: {list(FIELD_NAMES)}")
+    values = asdict(base or LayerConfig())
+    values.update(raw)
+    nm = parse_nm(values["pattern"]) if isinstance(values["pattern"], str) else None
+    if nm is not None and not (0 < nm[0] < nm[1] <= 32):
+        raise PolicyError(f"{where}: pattern {values['pattern']!r} needs 0 < N < M <= 32")
+    if nm is not None and "sparsity" not in raw:
+        values["sparsity"] = 1.0 - nm[0] / nm[1]
+    if isinstance(values["sparsity"], int) and not isinstance(values["sparsity"], bool):
+        values["sparsity"] = float(values["sparsity"])
+    if nm is not None and math.isclose(values["sparsity"], 1.0 - nm[0] / nm[1], abs_tol=1e-9):
+        values["sparsity"] = 1.0 - nm[0] / nm[1]
+    try:
+        return LayerConfig(**values)
+    except PolicyError as e:
+        raise PolicyError(str(e).replace("layer config", where, 1)) from None
+
+
+@dataclass(frozen=True)
+class DistillConfig:
+    """Knowledge distillation during the fine-tune: loss = alpha*T^2*KL(soft) + (1-alpha)*hard."""
+
+    temperature: float = 4.0
+    alpha: float = 0.5
+
+    def __post_init__(self) -> None:
+        t, a = self.temperature, self.alpha
+        if isinstance(t, bool) or not isinstance(t, (int, float)) or not (0 < t <= 100):
+            raise PolicyError(f"distill.temperature must be a number in (0, 100], got {t!r}")
+        if isinstance(a, bool) or not isinstance(a, (int, float)) or not (0 <= a <= 1):
+            raise PolicyError(f"distill.alpha must be a number in [0, 1], got {a!r}")
+
+    def to_dict(self) -> dict[str, float]:
+        return {"temperature": float(self.temperature), "alpha": float(self.alpha)}
