@@ -102,21 +102,27 @@ def apply_structure(model: nn.Module, res: Resolved, example_input: ExampleInput
 
     ratios = res.channel_ratios()
     if ratios:
+        if example_input is None:
+            raise PolicyError("channel pruning needs example_input= (a batch, for graph tracing)")
         prune_channels(model, example_input, ratios)
     for name, cfg in res.configs.items():
         if cfg.rank is not None:
             leaf = model.get_submodule(name)
-            _set_submodule(model, name, factorize(leaf, _rank_for(name, leaf, cfg)))
+            _set_submodule(model, name, factorize(leaf, _rank_for(name, leaf, cfg), name=name))
     return model
 
 
 def _rank_for(name: str, leaf: nn.Module, cfg: LayerConfig) -> int:
     from autocompress.techniques.lowrank import resolve_rank
 
-    w = leaf.weight
-    in_flat = int(w.shape[1:].numel()) if w.dim() > 1 else 1
+    if cfg.rank is None:
+        raise PolicyError(f"layers.{name}: no rank to resolve")
+    shape = tuple(leaf.weight.shape)  # type: ignore[union-attr]
+    in_flat = 1
+    for s in shape[1:]:
+        in_flat *= int(s)
     try:
-        return resolve_rank(cfg.rank, int(w.shape[0]), in_flat)
+        return resolve_rank(cfg.rank, int(shape[0]), in_flat)
     except PolicyError as e:
         raise PolicyError(f"layers.{name}: {e}") from None
 
@@ -142,8 +148,7 @@ def _attach_train_form(model: nn.Module, res: Resolved) -> None:
 
     for name, _leaf_path, leaf, cfg in weight_leaves(model, res):
         try:
-            if cfg.sparsity > 0 and cfg.pattern != "channel":
-                attach_mask(leaf, cfg)
+            attach_mask(leaf, cfg, name=name)  # does nothing when no mask is asked for
             if cfg.weight_bits < 32 or cfg.act_bits < 32:
                 attach_quant(leaf, cfg)
         except PolicyError as e:

@@ -85,7 +85,7 @@ def layers(model: nn.Module, example_input: torch.Tensor | tuple[torch.Tensor, .
         )
     shapes: dict[str, list[tuple[tuple[int, ...], tuple[int, ...]]]] = {n: [] for n, _ in found}
 
-    def hook(name: str):  # noqa: ANN202 - a forward hook factory
+    def hook(name: str):  # a forward hook factory
         def _h(_m: nn.Module, args: tuple, out: torch.Tensor) -> None:
             shapes[name].append((tuple(args[0].shape), tuple(out.shape)))
 

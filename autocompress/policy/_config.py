@@ -46,6 +46,9 @@ class LayerConfig:
 
     def __post_init__(self) -> None:
         check_layer_config(self, where="layer config")
+        nm = self.nm
+        if nm is not None:  # an N:M pattern fixes the sparsity
+            object.__setattr__(self, "sparsity", 1.0 - nm[0] / nm[1])
 
     @property
     def nm(self) -> tuple[int, int] | None:

@@ -1,0 +1,16 @@
+"""The model graph: compressible layers, their shapes and MACs, coupled channel groups."""
+
+from autocompress.graph._channel_spaces import ChannelUse
+from autocompress.graph._groups import ChannelGroup, channel_groups
+from autocompress.graph._layers import COMPRESSIBLE, LayerInfo, iter_compressible, kind_of, layers
+
+__all__ = [
+    "COMPRESSIBLE",
+    "ChannelGroup",
+    "ChannelUse",
+    "LayerInfo",
+    "channel_groups",
+    "iter_compressible",
+    "kind_of",
+    "layers",
+]

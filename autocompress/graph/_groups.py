@@ -1,0 +1,118 @@
+"""Coupled channel groups for structured pruning (Torch-Pruning's dependency graph, small).
+
+Every tensor in the traced graph carries the list of channel *segments* along its channel
+dim (dim 1 for N, C, ... activations, the last dim for Linear features). A segment points
+to a channel *space*; spaces that must keep the same channels (a residual add, an SE mul,
+a module called twice, a depthwise conv's input and output) are unified (union-find). A
+group is one unified space: pruning it slices its producers' output rows, the columns of
+every consumer (with concat offsets and flatten blocks) and the norms and depthwise convs
+in between. Ops that move or split a channel dim (view, transpose, matmul, attention,
+slicing, unknown modules) block the groups they touch; so do model inputs and outputs.
+
+Example::
+
+    for g in channel_groups(model, torch.randn(1, 3, 32, 32)):
+        print(g.producers, g.channels, g.blocked_by or "prunable")
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import fx, nn
+from torch.fx.passes.shape_prop import ShapeProp
+
+from autocompress.errors import GraphError
+from autocompress.graph._channel_rules import Walker
+from autocompress.graph._channel_spaces import ChannelUse, Spaces
+
+
+@dataclass(frozen=True)
+class ChannelGroup:
+    """Channels that must be pruned together; ``blocked_by`` is None when they can be."""
+
+    id: int
+    producers: tuple[str, ...]
+    channels: int
+    members: tuple[str, ...]
+    blocked_by: str | None
+    uses: tuple[ChannelUse, ...] = field(default=(), repr=False)
+
+    @property
+    def prunable(self) -> bool:
+        return self.blocked_by is None
+
+
+def channel_groups(
+    model: nn.Module, example_input: torch.Tensor | tuple[torch.Tensor, ...]
+) -> list[ChannelGroup]:
+    """The coupled channel groups of ``model``, in the order of their first producer.
+
+    Only groups with at least one producer (an nn.Linear / nn.Conv1d / nn.Conv2d whose
+    output channels they are) are listed. Raises GraphError when torch.fx cannot trace
+    the model or the traced graph cannot run on ``example_input``.
+    """
+    gm = _trace(model)
+    args = example_input if isinstance(example_input, tuple) else (example_input,)
+    _propagate_shapes(model, gm, args)
+    spaces = Spaces()
+    Walker(gm, spaces).run()
+    return _collect(model, spaces)
+
+
+def _trace(model: nn.Module) -> fx.GraphModule:
+    try:
+        return fx.symbolic_trace(model)
+    except Exception as e:  # any tracing failure means: no channel analysis for this model
+        raise GraphError(
+            f"channel pruning needs torch.fx symbolic tracing, which failed for "
+            f"{type(model).__name__}: {type(e).__name__}: {e}. Exclude channel pruning "
+            f"(pattern 'channel') for this model, or make its forward traceable"
+        ) from e
+
+
+def _propagate_shapes(model: nn.Module, gm: fx.GraphModule, args: tuple[torch.Tensor, ...]) -> None:
+    """ShapeProp in eval mode without grad, so BatchNorm statistics are left untouched."""
+    device = next((p.device for p in model.parameters()), None)
+    if device is not None and device.type == "meta":
+        args = tuple(a.to("meta") for a in args)
+    modes = {m: m.training for m in model.modules()}
+    model.eval()
+    try:
+        with torch.no_grad():
+            ShapeProp(gm).propagate(*args)
+    except Exception as e:
+        raise GraphError(
+            f"running the traced {type(model).__name__} on the example input failed: "
+            f"{type(e).__name__}: {e}. Check the example input's shape, or exclude channel "
+            f"pruning (pattern 'channel') for this model"
+        ) from e
+    finally:
+        for m, training in modes.items():
+            m.training = training
+
+
+def _collect(model: nn.Module, spaces: Spaces) -> list[ChannelGroup]:
+    order = {name: i for i, (name, _) in enumerate(model.named_modules())}
+    roots: dict[int, tuple[set[str], set[ChannelUse]]] = {}
+    for s in range(len(spaces.parent)):
+        prods, uses = roots.setdefault(spaces.find(s), (set(), set()))
+        prods |= spaces.producers.get(s, set())
+        uses |= spaces.uses.get(s, set())
+    found = []
+    for root, (prods, uses) in roots.items():
+        if not prods:
+            continue
+        members = sorted({u.module for u in uses}, key=order.__getitem__)
+        found.append(
+            (
+                tuple(sorted(prods, key=order.__getitem__)),
+                spaces.length[root],
+                tuple(members),
+                spaces.blocked.get(root),
+                tuple(sorted(uses, key=lambda u: (order[u.module], u.role, u.offset, u.block))),
+            )
+        )
+    found.sort(key=lambda f: order[f[0][0]])
+    return [ChannelGroup(i, *f) for i, f in enumerate(found)]

@@ -1,0 +1,1 @@
+"""Compression techniques: masks, low rank, quantisation, channel pruning, distillation."""

@@ -1,0 +1,164 @@
+"""Weight sparsity as a mask: unstructured magnitude pruning and N:M patterns.
+
+The train form keeps the dense weight and multiplies it by a fixed boolean mask through a
+``torch.nn.utils.parametrize`` parametrization, so gradients reach the original weight and
+pruned entries stay exactly zero through every optimizer step. The deploy form (codec)
+reads the mask back with :func:`get_mask` and stores only the kept values.
+
+Masks are deterministic: ranking is by ``|w|`` with ties broken by flat index (lower index
+is pruned first, kept first within an N:M group), so the same weights always give the same
+mask. On ``meta`` tensors a mask of the right shape and dtype is returned (no values exist).
+
+Example::
+
+    attach_mask(model.fc1, LayerConfig(sparsity=0.5), name="fc1")
+    model.fc1.weight  # dense weight * mask, half of it exactly zero
+"""
+
+from __future__ import annotations
+
+from typing import Literal, cast
+
+import torch
+from torch import nn
+from torch.nn.utils import parametrize
+
+from autocompress.errors import PolicyError
+from autocompress.graph import kind_of
+from autocompress.policy import LayerConfig
+
+MaskKind = Literal["none", "unstructured", "nm"]
+
+
+class WeightMask(nn.Module):
+    """Parametrization ``w -> w * mask`` with a fixed boolean ``mask`` buffer (weight's shape)."""
+
+    mask: torch.Tensor
+
+    def __init__(self, mask: torch.Tensor) -> None:
+        super().__init__()
+        if mask.dtype != torch.bool:
+            raise PolicyError(f"WeightMask needs a bool mask, got dtype {mask.dtype}")
+        self.register_buffer("mask", mask)
+
+    def forward(self, w: torch.Tensor) -> torch.Tensor:
+        return w * self.mask
+
+    def extra_repr(self) -> str:
+        return f"shape={tuple(self.mask.shape)}"
+
+
+def pruned_count(numel: int, sparsity: float) -> int:
+    """How many weights an unstructured mask of ``sparsity`` zeroes: ``round(sparsity * numel)``.
+
+    The size model and the codec use this too, so stored and predicted counts agree.
+    """
+    return round(sparsity * numel)
+
+
+def magnitude_mask(w: torch.Tensor, sparsity: float) -> torch.Tensor:
+    """Bool mask (w's shape) zeroing exactly ``round(sparsity * numel)`` smallest ``|w|``.
+
+    Ties are broken by flat index (the lower index is pruned first).
+    """
+    if isinstance(sparsity, bool) or not (0.0 <= sparsity < 1.0):
+        raise PolicyError(f"sparsity must be a number in [0, 1), got {sparsity!r}")
+    k = pruned_count(w.numel(), sparsity)
+    if w.is_meta:
+        return torch.empty(w.shape, dtype=torch.bool, device=w.device)
+    flat = torch.ones(w.numel(), dtype=torch.bool, device=w.device)
+    if k > 0:
+        order = torch.sort(w.detach().abs().flatten(), stable=True).indices
+        flat[order[:k]] = False
+    return flat.view(w.shape)
+
+
+def nm_mask(w: torch.Tensor, n: int, m: int, *, layer: str = "<weight>") -> torch.Tensor:
+    """Bool mask keeping the ``n`` largest ``|w|`` of every ``m`` consecutive input weights.
+
+    Groups run along the flattened input dim: ``w`` is viewed as ``(out, in * prod(kernel))``
+    and each row is cut into consecutive groups of ``m``; the row length must divide by ``m``.
+    Within a group, ties keep the lower index.
+    """
+    if not (0 < n < m):
+        raise PolicyError(f"N:M on layer {layer!r}: needs 0 < N < M, got N={n}, M={m}")
+    if w.dim() < 2:
+        raise PolicyError(
+            f"N:M on layer {layer!r}: needs a weight with an input dim, got shape {tuple(w.shape)}"
+        )
+    rows = w.shape[0]
+    row_len = w.numel() // rows if rows else 0
+    if row_len % m != 0:
+        raise PolicyError(
+            f"N:M on layer {layer!r}: input size {row_len} is not divisible by M={m} "
+            f"(weight shape {tuple(w.shape)}); use another pattern or M for this layer"
+        )
+    if w.is_meta:
+        return torch.empty(w.shape, dtype=torch.bool, device=w.device)
+    groups = w.detach().abs().reshape(rows, row_len // m, m)
+    keep = torch.sort(groups, dim=-1, descending=True, stable=True).indices[..., :n]
+    mask = torch.zeros(groups.shape, dtype=torch.bool, device=w.device)
+    mask.scatter_(-1, keep, True)
+    return mask.view(w.shape)
+
+
+def mask_kind(cfg: LayerConfig) -> MaskKind:
+    """Which mask a config asks for; the one rule shared by masks, codec and size model.
+
+    An N:M pattern always gives an N:M mask (its sparsity is 1 - N/M by definition);
+    ``"unstructured"`` gives a magnitude mask when sparsity > 0; ``"channel"`` gives none
+    (channels are removed physically by channel pruning).
+    """
+    if cfg.nm is not None:
+        return "nm"
+    if cfg.pattern == "unstructured" and cfg.sparsity > 0.0:
+        return "unstructured"
+    return "none"
+
+
+def attach_mask(leaf: nn.Module, cfg: LayerConfig, *, name: str | None = None) -> None:
+    """Register a :class:`WeightMask` on ``leaf.weight`` as ``cfg`` asks (no-op if none).
+
+    Must run before weight quantisation, so the mask is the first parametrization and the
+    quantiser sees the masked weight. ``name`` (the layer's path) is used in error messages.
+    """
+    where = name or type(leaf).__name__
+    kind = mask_kind(cfg)
+    if kind == "none":
+        return
+    if kind_of(leaf) is None:
+        raise PolicyError(
+            f"sparsity on layer {where!r}: only nn.Linear, nn.Conv1d and nn.Conv2d can be "
+            f"masked, got {type(leaf).__name__}"
+        )
+    if parametrize.is_parametrized(leaf, "weight"):
+        raise PolicyError(
+            f"sparsity on layer {where!r}: its weight is already parametrized "
+            f"({_param_names(leaf)}); attach the mask first, before quantisation"
+        )
+    with torch.no_grad():
+        w = cast(torch.Tensor, leaf.weight)
+        if kind == "nm":
+            n, m = cfg.nm  # type: ignore[misc]  # kind == "nm" implies nm is set
+            mask = nm_mask(w, n, m, layer=where)
+        else:
+            mask = magnitude_mask(w, cfg.sparsity)
+    parametrize.register_parametrization(leaf, "weight", WeightMask(mask))
+
+
+def get_mask(leaf: nn.Module) -> torch.Tensor | None:
+    """The bool mask attached to ``leaf.weight`` by :func:`attach_mask`, or None."""
+    if not parametrize.is_parametrized(leaf, "weight"):
+        return None
+    for p in _plist(leaf):
+        if isinstance(p, WeightMask):
+            return p.mask
+    return None
+
+
+def _plist(leaf: nn.Module) -> parametrize.ParametrizationList:
+    return cast(nn.ModuleDict, leaf.parametrizations)["weight"]  # type: ignore[return-value]
+
+
+def _param_names(leaf: nn.Module) -> str:
+    return ", ".join(type(p).__name__ for p in _plist(leaf))
