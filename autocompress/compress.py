@@ -149,8 +149,7 @@ def _attach_train_form(model: nn.Module, res: Resolved) -> None:
     for name, _leaf_path, leaf, cfg in weight_leaves(model, res):
         try:
             attach_mask(leaf, cfg, name=name)  # does nothing when no mask is asked for
-            if cfg.weight_bits < 32 or cfg.act_bits < 32:
-                attach_quant(leaf, cfg)
+            attach_quant(leaf, cfg, name=name)  # records cfg; quantises only when asked
         except PolicyError as e:
             msg = str(e)
             raise PolicyError(msg if name in msg else f"layers.{name}: {msg}") from None

@@ -51,7 +51,7 @@ def to_meta(x: ExampleInput) -> ExampleInput:
     return x.to("meta")
 
 
-def structural_copy(model: nn.Module, policy: Policy, example_input: ExampleInput):  # noqa: ANN201
+def structural_copy(model: nn.Module, policy: Policy, example_input: ExampleInput):
     """(meta model after channel pruning and low rank, resolved configs, meta input)."""
     meta = normalise(copy.deepcopy(model)).to("meta")
     res = resolve(meta, policy)
@@ -89,7 +89,12 @@ def plan(model: nn.Module, policy: Policy, example_input: ExampleInput) -> list[
                 act_bits=cfg.act_bits,
                 sparsity=cfg.sparsity,
                 pattern=cfg.pattern,
-                kernel=runtime_kernel(info.kind, cfg),
+                kernel=runtime_kernel(
+                    info.kind,
+                    cfg,
+                    depthwise=info.is_depthwise,
+                    padding_mode=getattr(leaf, "padding_mode", "zeros"),
+                ),
             )
         )
     return out

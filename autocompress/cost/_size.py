@@ -18,8 +18,9 @@ from autocompress.policy import LayerConfig, Policy
 
 def needs_deploy_module(cfg: LayerConfig) -> bool:
     """Whether a leaf with this config is replaced by a deploy module (else it stays fp32)."""
-    masked = cfg.sparsity > 0 and cfg.pattern != "channel"
-    return masked or cfg.weight_bits < 32 or cfg.act_bits < 32
+    from autocompress.techniques.sparsify import mask_kind
+
+    return mask_kind(cfg) != "none" or cfg.weight_bits < 32 or cfg.act_bits < 32
 
 
 def size_breakdown(model: nn.Module, policy: Policy, example_input: ExampleInput) -> dict[str, int]:

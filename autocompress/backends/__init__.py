@@ -1,0 +1,1 @@
+"""Real low-precision CPU kernels behind small, replaceable modules (``int8``)."""

@@ -1,0 +1,73 @@
+"""Timing done the same way everywhere: fixed threads, warm-up, median of blocks.
+
+At one thread torch runs every kernel inline in the calling thread, so the calling thread's
+CPU time (``clock="cpu"``) is the latency the model would have on an idle machine, and it
+does not count time the thread spends preempted by other processes: figures stay stable on
+a busy machine. With more threads only wall time (``clock="wall"``) is meaningful.
+"""
+
+from __future__ import annotations
+
+import gc
+import statistics
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Literal
+
+import torch
+
+Clock = Literal["wall", "cpu"]
+
+
+def clock_for(threads: int) -> Clock:
+    """Thread CPU time at one thread (robust to other processes), else wall time."""
+    return "cpu" if threads == 1 else "wall"
+
+
+@contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Run the body with ``n`` intra-op threads; the previous setting is restored after."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(int(n))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+def time_ms(fn: Callable[[], object], *, warmup: int = 5, repeats: int = 21,
+            min_block_ms: float = 2.0, clock: Clock = "wall", rounds: int = 3) -> float:
+    """Milliseconds of one call of ``fn`` (no grad, GC paused): the minimum over ``rounds``
+    of the median over ``repeats`` timed blocks.
+
+    Calls are grouped in blocks long enough (``min_block_ms``) that timer resolution and
+    scheduler jitter stay small. Other processes only ever slow a round down (shared caches,
+    memory bandwidth), so the best round's median is the steadiest estimate.
+    """
+    return min(_median_ms(fn, warmup, repeats, min_block_ms, clock) for _ in range(max(rounds, 1)))
+
+
+def _median_ms(fn: Callable[[], object], warmup: int, repeats: int, min_block_ms: float,
+               clock: Clock) -> float:
+    now = time.thread_time if clock == "cpu" else time.perf_counter
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        with torch.inference_mode():
+            for _ in range(warmup):
+                fn()
+            t0 = now()
+            fn()
+            one = max(now() - t0, 1e-7)
+            n = max(1, int(min_block_ms * 1e-3 / one))
+            samples = []
+            for _ in range(repeats):
+                t0 = now()
+                for _ in range(n):
+                    fn()
+                samples.append((now() - t0) / n)
+    finally:
+        if was_enabled:
+            gc.enable()
+    return 1e3 * statistics.median(samples)

@@ -1,0 +1,145 @@
+"""Check latency models against the real thing: deploy-form artifacts, measured end to end.
+
+For N random policies (weight bits {4, 8, 32} x act bits {8, 32} x channel ratio
+{0, .25, .5} x rank), build the deploy form, time it end to end (median of blocks, fixed
+threads) and compare each latency model's prediction: MAPE, Spearman correlation and the
+share within +-10%. ``measured-interp`` predicts every policy with its own leaf
+configurations removed from the table, so it scores interpolation alone.
+
+Example::
+
+    report = run_check(net, x, n_policies=20)
+    print(report.table())
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from torch import nn
+
+from autocompress.cost._plan import plan
+from autocompress.cost.latency._analytic import AnalyticModel
+from autocompress.cost.latency._cache import fingerprint
+from autocompress.cost.latency._device import DeviceProfile, device_profile, local_profile_path
+from autocompress.cost.latency._local import profile_device
+from autocompress.cost.latency._measured import MeasuredModel
+from autocompress.cost.latency._policies import prunable_groups, random_policy
+from autocompress.cost.latency._table import LeafTable, leaf_key
+from autocompress.cost.latency.profiler import measure_model, profile_model, profile_plan
+from autocompress.errors import PolicyError
+from autocompress.policy import Policy
+
+
+@dataclass(frozen=True)
+class Score:
+    """How well one latency model predicted the measured end-to-end times."""
+
+    latency_model: str
+    device: str
+    n: int
+    mape: float  # mean absolute percentage error, in %
+    spearman: float
+    within_10: float  # share of policies predicted within +-10%
+
+
+@dataclass
+class CheckReport:
+    """Per-policy measured and predicted milliseconds, and the scores."""
+
+    name: str
+    threads: int
+    measured_ms: list[float] = field(default_factory=list)
+    predicted_ms: dict[str, list[float]] = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)
+    scores: list[Score] = field(default_factory=list)
+
+    def table(self) -> str:
+        lines = [f"{self.name} ({len(self.measured_ms)} policies, {self.threads} thread(s), "
+                 f"measured {min(self.measured_ms):.3f}..{max(self.measured_ms):.3f} ms)",
+                 f"{'latency model':<16}{'device':<8}{'MAPE %':>8}{'Spearman':>10}{'within10':>10}"]
+        for s in self.scores:
+            lines.append(f"{s.latency_model:<16}{s.device:<8}{s.mape:>8.1f}{s.spearman:>10.3f}"
+                         f"{100 * s.within_10:>9.0f}%")
+        return "\n".join(lines)
+
+
+def mape(pred: Sequence[float], true: Sequence[float]) -> float:
+    p, t = np.asarray(pred, float), np.asarray(true, float)
+    return float(100.0 * np.mean(np.abs(p - t) / t))
+
+
+def within(pred: Sequence[float], true: Sequence[float], tol: float = 0.10) -> float:
+    p, t = np.asarray(pred, float), np.asarray(true, float)
+    return float(np.mean(np.abs(p - t) / t <= tol))
+
+
+def _ranks(x: np.ndarray) -> np.ndarray:
+    order = np.argsort(x, kind="mergesort")
+    ranks = np.empty(len(x))
+    ranks[order] = np.arange(len(x), dtype=float)
+    for v in np.unique(x):  # average ranks of ties
+        idx = x == v
+        ranks[idx] = ranks[idx].mean()
+    return ranks
+
+
+def spearman(a: Sequence[float], b: Sequence[float]) -> float:
+    ra, rb = _ranks(np.asarray(a, float)), _ranks(np.asarray(b, float))
+    if ra.std() == 0 or rb.std() == 0:
+        return float("nan")
+    return float(np.corrcoef(ra, rb)[0, 1])
+
+
+def local_device(threads: int) -> DeviceProfile:
+    """The ``local`` profile, measured first if this machine has none yet."""
+    if not local_profile_path(threads).is_file():
+        profile_device(threads)
+    return device_profile("local", threads=threads)
+
+
+def run_check(model: nn.Module, example_input: Any, *, n_policies: int = 20, seed: int = 0,
+              threads: int = 1, name: str = "model", rounds: int = 3) -> CheckReport:
+    """Measure ``n_policies`` random deploy forms of ``model`` and score every latency model.
+
+    End-to-end times are the minimum over ``rounds`` of the median of timed blocks, in
+    thread CPU time at one thread (see :mod:`autocompress.cost.latency._timing`).
+    """
+    table = LeafTable.load(fingerprint(threads))
+    profile_model(model, example_input, table, threads=threads)
+    device = local_device(threads)
+    from autocompress.compress import compress
+
+    rng = random.Random(seed)
+    groups = prunable_groups(model, example_input)
+    report = CheckReport(name, threads)
+    plans = []
+    for i in range(n_policies):
+        policy = Policy() if i == 0 else random_policy(model, groups, rng)
+        try:
+            leaves = plan(model, policy, example_input)
+            deployed = compress(model, policy, form="deploy", example_input=example_input)
+        except PolicyError as e:
+            report.skipped.append(f"policy {i}: {e}")
+            continue
+        profile_plan(leaves, table, threads=threads, save=False)
+        ms = measure_model(deployed, example_input, threads=threads, rounds=rounds)
+        report.measured_ms.append(ms)
+        plans.append(leaves)
+    table.save()
+    models = {"analytic": AnalyticModel(), "measured": MeasuredModel(table)}
+    for label, lm in models.items():
+        report.predicted_ms[label] = [lm.predict(p, device).total_ms for p in plans]
+    report.predicted_ms["measured-interp"] = [
+        MeasuredModel(table.without(leaf_key(q) for q in p)).predict(p, device).total_ms
+        for p in plans
+    ]
+    for label, pred in report.predicted_ms.items():
+        report.scores.append(Score(label, device.name, len(pred), mape(pred, report.measured_ms),
+                                   spearman(pred, report.measured_ms),
+                                   within(pred, report.measured_ms)))
+    return report

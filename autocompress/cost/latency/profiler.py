@@ -1,0 +1,161 @@
+"""Measure this machine: deploy-form leaves, per-model overheads, and the ``local`` profile.
+
+Every leaf configuration that occurs is built as a one-layer model, compressed to its real
+deploy form with :func:`autocompress.compress` and timed (warm-up, repeated blocks, median,
+fixed thread count restored after). Results go into the fingerprinted cache table.
+
+Example::
+
+    table = profile_model(net, x)                  # leaves of the dense model + overhead fit
+    profile_plan(plan(net, policy, x), table)      # leaves of one policy
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from autocompress.cost._plan import LeafPlan, plan
+from autocompress.cost.latency._cache import fingerprint
+from autocompress.cost.latency._table import LeafTable, leaf_key, output_elements
+from autocompress.cost.latency._timing import clock_for, time_ms, torch_threads
+from autocompress.policy import LayerConfig, Policy
+
+
+class _One(nn.Module):
+    def __init__(self, leaf: nn.Module) -> None:
+        super().__init__()
+        self.leaf = leaf
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.leaf(x)
+
+
+def _padding(p: LeafPlan) -> tuple[int, ...]:
+    """Padding that reproduces the plan's output size (dilation 1 assumed)."""
+    spatial_in = p.input_shape[2:]
+    spatial_out = p.output_shape[2:]
+    return tuple(
+        max(0, math.ceil(((o - 1) * s + k - i) / 2))
+        for i, o, k, s in zip(spatial_in, spatial_out, p.kernel_size, p.stride, strict=True)
+    )
+
+
+def dense_leaf(p: LeafPlan) -> nn.Module:
+    """A float nn.Linear / nn.Conv with the leaf's shapes (kept channels, rank included)."""
+    if p.kind == "linear":
+        return nn.Linear(p.in_channels, p.out_channels, bias=p.has_bias)
+    conv: Any = nn.Conv2d if p.kind == "conv2d" else nn.Conv1d
+    return conv(p.in_channels, p.out_channels, p.kernel_size, stride=p.stride,
+                padding=_padding(p), groups=p.groups, bias=p.has_bias)
+
+
+def leaf_config(p: LeafPlan) -> LayerConfig:
+    """The leaf's own config: channel pruning and rank are already in its shapes."""
+    if p.pattern == "channel" or p.sparsity <= 0:
+        return LayerConfig(weight_bits=p.weight_bits, act_bits=p.act_bits)
+    return LayerConfig(weight_bits=p.weight_bits, act_bits=p.act_bits,
+                       sparsity=p.sparsity, pattern=p.pattern)
+
+
+def deploy_leaf(p: LeafPlan, seed: int = 0) -> tuple[nn.Module, torch.Tensor]:
+    """The leaf's real deploy module and an input of its shape."""
+    from autocompress.compress import compress
+
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(p.input_shape, generator=g)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        one = _One(dense_leaf(p))
+    policy = Policy(layers=(("leaf", leaf_config(p)),))
+    deployed = compress(one, policy, form="deploy", example_input=x)
+    return deployed.get_submodule("leaf"), x
+
+
+def measure_leaf(p: LeafPlan, *, threads: int = 1) -> float:
+    """Median milliseconds of one call of the leaf's deploy module."""
+    mod, x = deploy_leaf(p)
+    with torch_threads(threads):
+        return time_ms(lambda: mod(x), clock=clock_for(threads))
+
+
+def profile_plan(leaves: Sequence[LeafPlan], table: LeafTable | None = None, *,
+                 threads: int = 1, save: bool = True) -> LeafTable:
+    """Time every leaf configuration of ``leaves`` not yet in ``table`` (cached on disk)."""
+    table = table if table is not None else LeafTable.load(fingerprint(threads))
+    if table.fingerprint.threads != threads:
+        threads = table.fingerprint.threads
+    todo = {leaf_key(p): p for p in leaves if leaf_key(p) not in table.leaves}
+    for p in todo.values():
+        table.add_leaf(p, measure_leaf(p, threads=threads), "deploy")
+    if todo and save:
+        table.save()
+    return table
+
+
+def measure_model(model: nn.Module, example_input: Any, *, threads: int = 1,
+                  repeats: int = 21, rounds: int = 3) -> float:
+    """Median end-to-end milliseconds of one forward at ``threads`` threads
+    (thread CPU time at one thread, see :mod:`._timing`)."""
+    args = example_input if isinstance(example_input, tuple) else (example_input,)
+    model.eval()
+    with torch_threads(threads):
+        return time_ms(lambda: model(*args), repeats=repeats, clock=clock_for(threads),
+                       rounds=rounds)
+
+
+def profile_model(model: nn.Module, example_input: Any, table: LeafTable | None = None, *,
+                  threads: int = 1, ratios: Sequence[float] = (0.0, 0.25, 0.5),
+                  save: bool = True) -> LeafTable:
+    """Fit this model's non-leaf rest: rest = c0 + c1 * (elements the layers output).
+
+    Measures end to end the dense model and copies with every prunable channel group cut by
+    each of ``ratios`` (fewer channels -> cheaper norms and activations), subtracts the sum
+    of their measured leaves, and fits the line (c1 >= 0). Without prunable groups the rest
+    is one constant.
+    """
+    from autocompress.compress import compress
+    from autocompress.cost.latency._policies import channel_policy, prunable_groups
+    from autocompress.cost.latency._table import model_signature
+
+    table = table if table is not None else LeafTable.load(fingerprint(threads))
+    groups = prunable_groups(model, example_input)
+    points: list[tuple[float, float]] = []
+    sig = ""
+    for r in ratios if groups else (0.0,):
+        policy = channel_policy(groups, r) if r > 0 else Policy()
+        leaves = plan(model, policy, example_input)
+        sig = sig or model_signature(leaves)
+        profile_plan(leaves, table, threads=threads, save=False)
+        deployed = compress(model, policy, form="deploy", example_input=example_input)
+        total = measure_model(deployed, example_input, threads=threads)
+        rest = total - sum(_measured_ms(table, p) for p in leaves)
+        points.append((float(output_elements(leaves)), rest))
+    c0, c1 = _fit_line(points)
+    table.set_overhead(sig, c0, c1)
+    if save:
+        table.save()
+    return table
+
+
+def _measured_ms(table: LeafTable, p: LeafPlan) -> float:
+    hit = table.lookup(p)
+    if hit is None:
+        raise KeyError(f"leaf {p.leaf!r} was not measured")
+    return hit[0] * p.calls
+
+
+def _fit_line(points: list[tuple[float, float]]) -> tuple[float, float]:
+    if len(points) < 2:
+        return points[0][1], 0.0
+    n = len(points)
+    mx = sum(x for x, _ in points) / n
+    my = sum(y for _, y in points) / n
+    sxx = sum((x - mx) ** 2 for x, _ in points)
+    c1 = sum((x - mx) * (y - my) for x, y in points) / sxx if sxx > 0 else 0.0
+    c1 = max(c1, 0.0)
+    return my - c1 * mx, c1

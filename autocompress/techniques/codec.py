@@ -1,0 +1,253 @@
+"""The exact storage of one weight: packed integer codes, sparse indices, scales.
+
+``encode(w, mask, cfg)`` returns plain tensors (what an artifact ships); ``decode`` rebuilds
+the fake-quantised, masked weight of the train form bit for bit; ``storage_nbytes(shape,
+cfg)`` is the exact byte count of ``encode`` computed from the shape and config alone, so the
+size model needs no weights. Layout:
+
+- values: 2..8-bit codes bit-packed into uint8 as a little-endian bit stream (two 4-bit codes
+  per byte, element 0 in the low bits; symmetric codes stored offset by ``2^(b-1)``);
+  16 bits -> float16 values; 32 -> float32 values.
+- ``scale`` float32 per output channel or per tensor; asymmetric: ``zero_point`` uint8.
+- unstructured sparsity (``numel - round(sparsity * numel)`` kept values, row-major order):
+  a bitmask (``ceil(numel / 8)`` bytes) or CSR (``crow`` of ``rows + 1``, ``col`` of
+  ``kept``, each in the smallest sufficient integer dtype), whichever is smaller (bitmask on
+  a tie). N:M: ``nm_index``, the in-group index of every kept value in ``ceil(log2 M)`` bits.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import torch
+
+from autocompress.errors import PolicyError
+from autocompress.policy import LayerConfig
+from autocompress.techniques.quantize import code_range, dequantize_weight, quantize_weight
+from autocompress.techniques.sparsify import mask_kind, pruned_count
+
+Layout = Literal["dense", "bitmask", "csr", "nm"]
+_INDEX_DTYPES = ((255, torch.uint8), (2**15 - 1, torch.int16), (2**31 - 1, torch.int32))
+
+
+def index_dtype(max_value: int) -> torch.dtype:
+    """The smallest integer dtype holding ``0..max_value`` (uint8, int16, int32, int64)."""
+    for top, dt in _INDEX_DTYPES:
+        if max_value <= top:
+            return dt
+    return torch.int64
+
+
+def _dims(shape: tuple[int, ...]) -> tuple[int, int, int]:
+    numel = math.prod(shape)
+    rows = shape[0]
+    return numel, rows, numel // rows if rows else 0
+
+
+def kept_count(shape: tuple[int, ...], cfg: LayerConfig) -> int:
+    """How many weight values are stored."""
+    numel = math.prod(shape)
+    kind = mask_kind(cfg)
+    if kind == "nm":
+        n, m = cfg.nm  # type: ignore[misc]
+        return numel // m * n
+    if kind == "unstructured":
+        return numel - pruned_count(numel, cfg.sparsity)
+    return numel
+
+
+def storage_layout(shape: tuple[int, ...], cfg: LayerConfig) -> Layout:
+    """Which sparse layout ``encode`` uses for this shape and config."""
+    kind = mask_kind(cfg)
+    if kind == "none":
+        return "dense"
+    if kind == "nm":
+        return "nm"
+    numel, rows, cols = _dims(shape)
+    kept = kept_count(shape, cfg)
+    csr = (rows + 1) * index_dtype(kept).itemsize + kept * index_dtype(max(cols - 1, 0)).itemsize
+    return "csr" if csr < (numel + 7) // 8 else "bitmask"
+
+
+def _nm_bits(cfg: LayerConfig) -> int:
+    return max(1, math.ceil(math.log2(cfg.nm[1])))  # type: ignore[index]
+
+
+def tensor_specs(
+    shape: tuple[int, ...], cfg: LayerConfig
+) -> dict[str, tuple[tuple[int, ...], torch.dtype]]:
+    """Name -> (shape, dtype) of every tensor ``encode`` returns for this shape and config."""
+    numel, rows, cols = _dims(shape)
+    kept = kept_count(shape, cfg)
+    bits = cfg.weight_bits
+    specs: dict[str, tuple[tuple[int, ...], torch.dtype]] = {}
+    if bits <= 8:
+        nscale = rows if cfg.granularity == "per_channel" else 1
+        specs["codes"] = (((kept * bits + 7) // 8,), torch.uint8)
+        specs["scale"] = ((nscale,), torch.float32)
+        if not cfg.symmetric:
+            specs["zero_point"] = ((nscale,), torch.uint8)
+    else:
+        specs["values"] = ((kept,), torch.float16 if bits == 16 else torch.float32)
+    layout = storage_layout(shape, cfg)
+    if layout == "bitmask":
+        specs["bitmask"] = (((numel + 7) // 8,), torch.uint8)
+    elif layout == "csr":
+        specs["crow"] = ((rows + 1,), index_dtype(kept))
+        specs["col"] = ((kept,), index_dtype(max(cols - 1, 0)))
+    elif layout == "nm":
+        specs["nm_index"] = (((kept * _nm_bits(cfg) + 7) // 8,), torch.uint8)
+    return specs
+
+
+def storage_nbytes(shape: tuple[int, ...], cfg: LayerConfig) -> int:
+    """Exact bytes of ``encode(w, mask, cfg)`` for a weight of ``shape``."""
+    return sum(math.prod(s) * dt.itemsize for s, dt in tensor_specs(tuple(shape), cfg).values())
+
+
+def pack_bits(values: torch.Tensor, bits: int) -> torch.Tensor:
+    """Unsigned integers < 2^bits -> uint8 little-endian bit stream of ceil(n*bits/8) bytes."""
+    n = values.numel()
+    if bits == 8:
+        return values.reshape(-1).to(torch.uint8)
+    v = torch.zeros((n + 7) // 8 * 8, dtype=torch.int64)
+    v[:n] = values.reshape(-1).to(torch.int64)
+    acc = (v.view(-1, 8) << (torch.arange(8) * bits)).sum(dim=1)  # 8 values = `bits` bytes
+    out = ((acc[:, None] >> (torch.arange(bits) * 8)) & 255).to(torch.uint8).reshape(-1)
+    return out[: (n * bits + 7) // 8].clone()
+
+
+def unpack_bits(packed: torch.Tensor, bits: int, n: int) -> torch.Tensor:
+    """Inverse of :func:`pack_bits`: ``n`` int64 values."""
+    if bits == 8:
+        return packed.reshape(-1)[:n].to(torch.int64)
+    groups = (n + 7) // 8
+    b = torch.zeros(groups * bits, dtype=torch.int64)
+    b[: packed.numel()] = packed.reshape(-1).to(torch.int64)
+    acc = (b.view(groups, bits) << (torch.arange(bits) * 8)).sum(dim=1)
+    return ((acc[:, None] >> (torch.arange(8) * bits)) & (2**bits - 1)).reshape(-1)[:n]
+
+
+def _check_mask(mask: torch.Tensor | None, shape: tuple[int, ...], cfg: LayerConfig) -> None:
+    kind = mask_kind(cfg)
+    if kind == "none":
+        return
+    if mask is None or tuple(mask.shape) != shape or mask.dtype != torch.bool:
+        raise PolicyError(
+            f"encoding a {kind} sparse weight of shape {shape} needs its bool mask of the same "
+            f"shape, got {None if mask is None else (tuple(mask.shape), mask.dtype)}"
+        )
+    kept, want = int(mask.sum()), kept_count(shape, cfg)
+    if kept != want:
+        raise PolicyError(
+            f"mask keeps {kept} of {math.prod(shape)} weights but sparsity={cfg.sparsity} "
+            f"pattern={cfg.pattern!r} means {want}; build the mask with the same config"
+        )
+    if kind == "nm":
+        n, m = cfg.nm  # type: ignore[misc]
+        if not bool((mask.reshape(-1, m).sum(dim=1) == n).all()):
+            raise PolicyError(f"mask is not {cfg.pattern}: some group of {m} keeps != {n}")
+
+
+def encode(
+    w: torch.Tensor, mask: torch.Tensor | None, cfg: LayerConfig
+) -> dict[str, torch.Tensor]:
+    """Encode the (masked) weight ``w`` as ``cfg`` says; see the module doc for the layout."""
+    shape = tuple(w.shape)
+    _check_mask(mask, shape, cfg)
+    w = w.detach().float()
+    layout = storage_layout(shape, cfg)
+    if layout != "dense":
+        w = w * mask  # type: ignore[operator]
+    out: dict[str, torch.Tensor] = {}
+    keep = None if layout == "dense" else mask.reshape(-1)  # type: ignore[union-attr]
+    bits = cfg.weight_bits
+    if bits <= 8:
+        qmin, _ = code_range(bits, cfg.symmetric)
+        codes, scale, zp = quantize_weight(w, bits, cfg.granularity == "per_channel", cfg.symmetric)
+        flat = (codes.reshape(-1) - qmin).to(torch.int64)  # offset to unsigned
+        out["codes"] = pack_bits(flat if keep is None else flat[keep], bits)
+        out["scale"] = scale.float().contiguous()
+        if not cfg.symmetric:
+            out["zero_point"] = zp.to(torch.uint8)
+    else:
+        dt = torch.float16 if bits == 16 else torch.float32
+        flat_w = w.reshape(-1)
+        out["values"] = (flat_w if keep is None else flat_w[keep]).to(dt).clone()
+    _, rows, cols = _dims(shape)
+    if layout == "bitmask":
+        out["bitmask"] = pack_bits(keep.to(torch.int64), 1)  # type: ignore[union-attr]
+    elif layout == "csr":
+        specs = tensor_specs(shape, cfg)
+        m2 = mask.reshape(rows, cols)  # type: ignore[union-attr]
+        crow = torch.zeros(rows + 1, dtype=torch.int64)
+        crow[1:] = m2.sum(dim=1).cumsum(0)
+        out["crow"] = crow.to(specs["crow"][1])
+        out["col"] = m2.nonzero()[:, 1].to(specs["col"][1])
+    elif layout == "nm":
+        m = cfg.nm[1]  # type: ignore[index]
+        idx = mask.reshape(-1, m).nonzero()[:, 1]  # type: ignore[union-attr]
+        out["nm_index"] = pack_bits(idx, _nm_bits(cfg))
+    return out
+
+
+def kept_positions(
+    tensors: dict[str, torch.Tensor], shape: tuple[int, ...], cfg: LayerConfig
+) -> torch.Tensor | None:
+    """Flat indices of the stored values (row-major), or None for a dense weight."""
+    layout = storage_layout(shape, cfg)
+    numel, rows, cols = _dims(shape)
+    kept = kept_count(shape, cfg)
+    if layout == "dense":
+        return None
+    if layout == "bitmask":
+        return unpack_bits(tensors["bitmask"], 1, numel).nonzero()[:, 0]
+    if layout == "csr":
+        counts = tensors["crow"].to(torch.int64).diff()
+        row = torch.repeat_interleave(torch.arange(rows), counts)
+        return row * cols + tensors["col"].to(torch.int64)
+    n, m = cfg.nm  # type: ignore[misc]
+    idx = unpack_bits(tensors["nm_index"], _nm_bits(cfg), kept)
+    return torch.arange(numel // m).repeat_interleave(n) * m + idx
+
+
+def decode_codes(
+    tensors: dict[str, torch.Tensor], shape: tuple[int, ...], cfg: LayerConfig
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(codes as float integers of ``shape``, scale, zero point) for 2..8-bit weights.
+
+    Pruned positions get the code of 0.0 (the zero point).
+    """
+    bits = cfg.weight_bits
+    if bits > 8:
+        raise PolicyError(f"a {bits}-bit weight has no integer codes (only 2..8 bits)")
+    qmin, _ = code_range(bits, cfg.symmetric)
+    kept = kept_count(shape, cfg)
+    vals = unpack_bits(tensors["codes"], bits, kept).float() + qmin
+    scale = tensors["scale"].float()
+    zp = tensors["zero_point"].float() if "zero_point" in tensors else torch.zeros_like(scale)
+    pos = kept_positions(tensors, shape, cfg)
+    if pos is None:
+        return vals.reshape(shape), scale, zp
+    rows = shape[0]
+    zero_code = zp.expand(rows) if zp.numel() == 1 else zp
+    full = zero_code.repeat_interleave(math.prod(shape) // rows)
+    full[pos] = vals
+    return full.reshape(shape), scale, zp
+
+
+def decode(
+    tensors: dict[str, torch.Tensor], shape: tuple[int, ...], cfg: LayerConfig
+) -> torch.Tensor:
+    """The fp32 weight the train form computes (mask applied, fake-quantised)."""
+    shape = tuple(shape)
+    if cfg.weight_bits <= 8:
+        return dequantize_weight(*decode_codes(tensors, shape, cfg))
+    vals = tensors["values"].float()
+    pos = kept_positions(tensors, shape, cfg)
+    if pos is None:
+        return vals.reshape(shape).clone()
+    full = torch.zeros(math.prod(shape), dtype=torch.float32)
+    full[pos] = vals
+    return full.reshape(shape)
