@@ -51,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _module(name: str):  # noqa: ANN202
+def _module(name: str):
     return importlib.import_module(name)
 
 

@@ -24,7 +24,7 @@ def kind_of_file(path: Path) -> str:
         raise ConfigError(f"{path}: not valid YAML: {e}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level, got {type(raw).__name__}")
-    if raw.get("format") == "autocompress.policy" or "distill" in raw and "task" not in raw and "rules" not in raw:
+    if raw.get("format") == "autocompress.policy" or ("distill" in raw and "task" not in raw and "rules" not in raw):
         return "policy"
     if "task" in raw:
         return "study"

@@ -22,10 +22,12 @@ from autocompress.cost.latency._local import profile_device
 from autocompress.cost.latency._measured import MeasuredModel
 from autocompress.cost.latency._registry import (
     LATENCY_MODELS,
+    estimate_latency,
     get_latency_model,
     register_latency_model,
 )
 from autocompress.cost.latency._table import LeafTable, leaf_key
+from autocompress.cost.latency.profiler import measure_model, profile_model, profile_plan
 
 __all__ = [
     "LATENCY_MODELS",
@@ -39,10 +41,14 @@ __all__ = [
     "MeasuredModel",
     "cache_dir",
     "device_profile",
+    "estimate_latency",
     "fingerprint",
     "get_latency_model",
     "known_devices",
     "leaf_key",
+    "measure_model",
     "profile_device",
+    "profile_model",
+    "profile_plan",
     "register_latency_model",
 ]

@@ -66,7 +66,8 @@ class DeviceProfile:
     quant_boundary: bool  # int8 leaves convert float activations at their edges
     rest_ops_per_leaf: float  # elementwise ops (norm, activation...) after a layer
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
-    fingerprint: str | None = None
+    fingerprint: str | None = None  # measured profiles: the machine fingerprint's key
+    threads: int | None = None  # measured profiles: the thread count measured at
 
     @property
     def llc_bytes(self) -> float:
@@ -134,7 +135,7 @@ def profile_from_dict(raw: Any, where: str) -> DeviceProfile:
     return DeviceProfile(
         name=str(raw.get("name")), kind=kind, description=str(raw.get("description", "")),
         peak_tops=peaks, cache_kib=caches, sources=sources,
-        fingerprint=raw.get("fingerprint"), **values,
+        fingerprint=raw.get("fingerprint"), threads=raw.get("threads"), **values,
     )
 
 

@@ -119,7 +119,7 @@ def measure_profile(threads: int = 1) -> dict[str, Any]:
     fp = fingerprint(threads)
     return {"format": FORMAT, "name": "local", "kind": "cpu",
             "description": f"this machine: {cpu_model()}, {threads} thread(s), torch {torch.__version__}",
-            "fingerprint": fp.key, "peak_tops": peaks, "cache_kib": caches, "specs": specs}
+            "fingerprint": fp.key, "threads": threads, "peak_tops": peaks, "cache_kib": caches, "specs": specs}
 
 
 def profile_device(threads: int = 1) -> Path:

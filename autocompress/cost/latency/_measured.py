@@ -2,18 +2,21 @@
 
 Each leaf configuration is timed by :mod:`autocompress.cost.latency.profiler` on the real
 deploy kernels and cached per machine fingerprint; unseen configurations are interpolated
-from measured ones near in size. A fitted per-model term (end to end minus the sum of the
-leaves, linear in the elements the layers output) covers what per-leaf sums miss: norms,
-activations, adds, pooling, Python dispatch. Predicts only for the machine it measured.
+from measured ones near in size. Two fitted per-model terms cover what per-leaf sums miss
+(see :func:`~autocompress.cost.latency.profiler.profile_model`): the non-leaf rest (norms,
+activations, adds, pooling, Python dispatch; linear in the elements the layers output) and
+the factor by which leaves run slower inside the model than alone (caches shared with the
+other layers). Predicts only for the machine it measured.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 from autocompress.cost._plan import LeafPlan
 from autocompress.cost.latency._analytic import analytic_rest_ms, leaf_roofline
-from autocompress.cost.latency._base import LatencyModel, LeafLatency
+from autocompress.cost.latency._base import LatencyEstimate, LatencyModel, LeafLatency
 from autocompress.cost.latency._cache import fingerprint
 from autocompress.cost.latency._device import DeviceProfile
 from autocompress.cost.latency._registry import register_latency_model
@@ -34,18 +37,19 @@ class MeasuredModel(LatencyModel):
 
     name = "measured"
 
-    def __init__(self, table: LeafTable | None = None, *, threads: int = 1) -> None:
+    def __init__(self, table: LeafTable | None = None) -> None:
         self._table = table
-        self._threads = threads
 
-    @property
-    def table(self) -> LeafTable:
+    def table_for(self, device: DeviceProfile) -> LeafTable:
+        """The given table, else the cached table of the machine ``device`` was measured on."""
         if self._table is None:
-            self._table = LeafTable.load(fingerprint(self._threads))
+            self._table = LeafTable.load(fingerprint(device.threads or 1))
+        self._check(self._table, device)
         return self._table
 
-    def _check(self, device: DeviceProfile) -> None:
-        key = self.table.fingerprint.key
+    @staticmethod
+    def _check(table: LeafTable, device: DeviceProfile) -> None:
+        key = table.fingerprint.key
         if device.fingerprint != key:
             raise ConfigError(
                 f"the measured latency model only predicts for the machine it measured "
@@ -53,9 +57,19 @@ class MeasuredModel(LatencyModel):
                 f"{device.fingerprint!r}: use device 'local' or the 'analytic' model"
             )
 
+    def predict(self, plan: Sequence[LeafPlan], device: DeviceProfile) -> LatencyEstimate:
+        """Leaves as timed alone, scaled by the model's fitted in-model factor, plus the rest."""
+        est = super().predict(plan, device)
+        k = self.table_for(device).leaf_factor(plan)
+        if k == 1.0:
+            return est
+        leaves = tuple(dataclasses.replace(x, ms=x.ms * k) for x in est.leaves)
+        total = sum(x.ms for x in leaves) + est.rest_ms
+        note = f"leaves x{k:.3f}: measured slowdown inside this model vs alone"
+        return dataclasses.replace(est, leaves=leaves, total_ms=total, notes=(*est.notes, note))
+
     def leaf_ms(self, leaf: LeafPlan, device: DeviceProfile) -> LeafLatency:
-        self._check(device)
-        hit = self.table.lookup(leaf)
+        hit = self.table_for(device).lookup(leaf)
         if hit is None:  # no measured leaf of this kind at all: fall back to the roofline
             ms, _ = leaf_roofline(leaf, device)
             return LeafLatency(leaf.leaf, leaf.layer, ms, "estimated")
@@ -63,7 +77,7 @@ class MeasuredModel(LatencyModel):
         return LeafLatency(leaf.leaf, leaf.layer, per_call * leaf.calls, basis)  # type: ignore[arg-type]
 
     def rest_ms(self, plan: Sequence[LeafPlan], device: DeviceProfile) -> tuple[float, str | None]:
-        rest = self.table.rest_ms(plan)
+        rest = self.table_for(device).rest_ms(plan)
         if rest is None:
             return analytic_rest_ms(plan, device), (
                 "rest: no overhead measured for this model (run profile_model); analytic estimate"

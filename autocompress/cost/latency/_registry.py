@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from autocompress.registry import Registry
 
 if TYPE_CHECKING:
-    from autocompress.cost.latency._base import LatencyModel
+    from autocompress.cost._plan import LeafPlan
+    from autocompress.cost.latency._base import LatencyEstimate, LatencyModel
 
 LATENCY_MODELS: Registry[Callable[[], LatencyModel]] = Registry("latency model")
 
@@ -26,3 +27,16 @@ def register_latency_model(name: str) -> Callable[[type[LatencyModel]], type[Lat
 def get_latency_model(name: str) -> LatencyModel:
     """A fresh instance of the latency model registered as ``name``."""
     return LATENCY_MODELS.get(name)()
+
+
+def estimate_latency(leaves: Sequence[LeafPlan], latency_model: str = "analytic",
+                     device: str = "local", *, threads: int = 1) -> LatencyEstimate:
+    """Predict by names, as a study file gives them: ``latency_model`` on ``device``.
+
+    Example::
+
+        est = estimate_latency(plan(net, policy, x), "analytic", "orin")
+    """
+    from autocompress.cost.latency._device import device_profile
+
+    return get_latency_model(latency_model).predict(leaves, device_profile(device, threads=threads))

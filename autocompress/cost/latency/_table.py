@@ -77,8 +77,9 @@ class LeafTable:
                                     "cls": leaf_class(p), "source": source}
         self._fits.clear()
 
-    def set_overhead(self, signature: str, c0: float, c1: float) -> None:
-        self.overheads[signature] = {"c0": c0, "c1": c1}
+    def set_overhead(self, signature: str, c0: float, c1: float, k: float = 1.0) -> None:
+        """rest = c0 + c1 * output elements; leaves run ``k`` times slower in the model."""
+        self.overheads[signature] = {"c0": c0, "c1": c1, "k": k}
 
     def without(self, keys: Iterable[str]) -> LeafTable:
         """A copy lacking ``keys`` (to test interpolation on leaves it has not seen)."""
@@ -98,6 +99,11 @@ class LeafTable:
             self._fits[key] = (ms, "interpolated") if ms is not None else (math.nan, "")
         ms, basis = self._fits[key]
         return None if math.isnan(ms) else (ms, basis)
+
+    def leaf_factor(self, plan: Sequence[LeafPlan]) -> float:
+        """How much slower leaves run inside this model than alone (1.0 if not fitted)."""
+        fit = self.overheads.get(model_signature(plan))
+        return float(fit.get("k", 1.0)) if fit is not None else 1.0
 
     def rest_ms(self, plan: Sequence[LeafPlan]) -> float | None:
         fit = self.overheads.get(model_signature(plan))

@@ -56,11 +56,13 @@ class CheckReport:
     measured_ms: list[float] = field(default_factory=list)
     predicted_ms: dict[str, list[float]] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)
+    drift: float = 0.0  # dense model timed at the end vs at the start, -1..inf
     scores: list[Score] = field(default_factory=list)
 
     def table(self) -> str:
         lines = [f"{self.name} ({len(self.measured_ms)} policies, {self.threads} thread(s), "
-                 f"measured {min(self.measured_ms):.3f}..{max(self.measured_ms):.3f} ms)",
+                 f"measured {min(self.measured_ms):.3f}..{max(self.measured_ms):.3f} ms, "
+                 f"drift of the dense model over the run {100 * self.drift:+.1f}%)",
                  f"{'latency model':<16}{'device':<8}{'MAPE %':>8}{'Spearman':>10}{'within10':>10}"]
         for s in self.scores:
             lines.append(f"{s.latency_model:<16}{s.device:<8}{s.mape:>8.1f}{s.spearman:>10.3f}"
@@ -103,11 +105,15 @@ def local_device(threads: int) -> DeviceProfile:
 
 
 def run_check(model: nn.Module, example_input: Any, *, n_policies: int = 20, seed: int = 0,
-              threads: int = 1, name: str = "model", rounds: int = 3) -> CheckReport:
+              threads: int = 1, name: str = "model", rounds: int = 3,
+              fresh: bool = True) -> CheckReport:
     """Measure ``n_policies`` random deploy forms of ``model`` and score every latency model.
 
     End-to-end times are the minimum over ``rounds`` of the median of timed blocks, in
     thread CPU time at one thread (see :mod:`autocompress.cost.latency._timing`).
+    With ``fresh``, each policy's leaves are timed again right before its end-to-end run,
+    so that load from other processes drifting over minutes affects both sides alike; the
+    dense model is timed again at the end and the drift is reported.
     """
     table = LeafTable.load(fingerprint(threads))
     profile_model(model, example_input, table, threads=threads)
@@ -126,11 +132,15 @@ def run_check(model: nn.Module, example_input: Any, *, n_policies: int = 20, see
         except PolicyError as e:
             report.skipped.append(f"policy {i}: {e}")
             continue
-        profile_plan(leaves, table, threads=threads, save=False)
+        profile_plan(leaves, table, threads=threads, save=False, force=fresh)
         ms = measure_model(deployed, example_input, threads=threads, rounds=rounds)
         report.measured_ms.append(ms)
         plans.append(leaves)
     table.save()
+    if report.measured_ms:
+        dense = compress(model, Policy(), form="deploy", example_input=example_input)
+        again = measure_model(dense, example_input, threads=threads, rounds=rounds)
+        report.drift = again / report.measured_ms[0] - 1.0
     models = {"analytic": AnalyticModel(), "measured": MeasuredModel(table)}
     for label, lm in models.items():
         report.predicted_ms[label] = [lm.predict(p, device).total_ms for p in plans]

@@ -84,12 +84,12 @@ def measure_leaf(p: LeafPlan, *, threads: int = 1) -> float:
 
 
 def profile_plan(leaves: Sequence[LeafPlan], table: LeafTable | None = None, *,
-                 threads: int = 1, save: bool = True) -> LeafTable:
-    """Time every leaf configuration of ``leaves`` not yet in ``table`` (cached on disk)."""
+                 threads: int = 1, save: bool = True, force: bool = False) -> LeafTable:
+    """Time every leaf configuration of ``leaves`` not yet in ``table`` (cached on disk);
+    with ``force``, time them all again (the new figures replace the old)."""
     table = table if table is not None else LeafTable.load(fingerprint(threads))
-    if table.fingerprint.threads != threads:
-        threads = table.fingerprint.threads
-    todo = {leaf_key(p): p for p in leaves if leaf_key(p) not in table.leaves}
+    threads = table.fingerprint.threads
+    todo = {leaf_key(p): p for p in leaves if force or leaf_key(p) not in table.leaves}
     for p in todo.values():
         table.add_leaf(p, measure_leaf(p, threads=threads), "deploy")
     if todo and save:
@@ -111,12 +111,17 @@ def measure_model(model: nn.Module, example_input: Any, *, threads: int = 1,
 def profile_model(model: nn.Module, example_input: Any, table: LeafTable | None = None, *,
                   threads: int = 1, ratios: Sequence[float] = (0.0, 0.25, 0.5),
                   save: bool = True) -> LeafTable:
-    """Fit this model's non-leaf rest: rest = c0 + c1 * (elements the layers output).
+    """Fit what per-leaf sums miss for this model: end to end = k * sum(leaves) + rest,
+    rest = c0 + c1 * (elements the layers output).
 
-    Measures end to end the dense model and copies with every prunable channel group cut by
-    each of ``ratios`` (fewer channels -> cheaper norms and activations), subtracts the sum
-    of their measured leaves, and fits the line (c1 >= 0). Without prunable groups the rest
-    is one constant.
+    The rest (norms, activations, adds, pooling, Python dispatch) is timed directly, not as
+    end-to-end minus leaves (a small difference of large noisy numbers): every weight leaf
+    of the deploy form is replaced by a stub that replays its recorded output, and the
+    stubbed model is timed. ``k`` is how much slower leaves run inside the model than
+    alone (in the model, the other layers evict their weights from the caches). This is
+    done for the dense model and copies with every prunable channel group cut by each of
+    ``ratios`` (fewer channels -> cheaper norms); c1 >= 0 and k >= 1 are fitted by least
+    squares. Without prunable groups the rest is one constant.
     """
     from autocompress.compress import compress
     from autocompress.cost.latency._policies import channel_policy, prunable_groups
@@ -125,28 +130,61 @@ def profile_model(model: nn.Module, example_input: Any, table: LeafTable | None 
     table = table if table is not None else LeafTable.load(fingerprint(threads))
     groups = prunable_groups(model, example_input)
     points: list[tuple[float, float]] = []
+    in_model: list[tuple[float, float]] = []  # (sum of leaves alone, end to end - rest)
     sig = ""
     for r in ratios if groups else (0.0,):
         policy = channel_policy(groups, r) if r > 0 else Policy()
         leaves = plan(model, policy, example_input)
         sig = sig or model_signature(leaves)
-        profile_plan(leaves, table, threads=threads, save=False)
+        profile_plan(leaves, table, threads=threads, save=False, force=True)
+        alone = sum(table.leaves[leaf_key(p)]["ms"] * p.calls for p in leaves)
         deployed = compress(model, policy, form="deploy", example_input=example_input)
         total = measure_model(deployed, example_input, threads=threads)
-        rest = total - sum(_measured_ms(table, p) for p in leaves)
+        rest = measure_rest(deployed, [p.leaf for p in leaves], example_input, threads=threads)
         points.append((float(output_elements(leaves)), rest))
+        in_model.append((alone, total - rest))
     c0, c1 = _fit_line(points)
-    table.set_overhead(sig, c0, c1)
+    k = sum(a * b for a, b in in_model) / max(sum(a * a for a, _ in in_model), 1e-12)
+    table.set_overhead(sig, c0, c1, max(k, 1.0))
     if save:
         table.save()
     return table
 
 
-def _measured_ms(table: LeafTable, p: LeafPlan) -> float:
-    hit = table.lookup(p)
-    if hit is None:
-        raise KeyError(f"leaf {p.leaf!r} was not measured")
-    return hit[0] * p.calls
+class _Replay(nn.Module):
+    """Stands in for a leaf: returns the outputs it recorded, in call order."""
+
+    def __init__(self, outs: list[torch.Tensor]) -> None:
+        super().__init__()
+        self.outs = outs
+        self.i = 0
+
+    def forward(self, *args: Any) -> torch.Tensor:
+        out = self.outs[self.i % len(self.outs)]
+        self.i += 1
+        return out
+
+
+def measure_rest(deployed: nn.Module, leaf_paths: Sequence[str], example_input: Any, *,
+                 threads: int = 1) -> float:
+    """Milliseconds of everything in ``deployed`` but its weight leaves (modified in place)."""
+    outs: dict[str, list[torch.Tensor]] = {p: [] for p in leaf_paths}
+    hooks = [deployed.get_submodule(p).register_forward_hook(
+        lambda _m, _a, o, p=p: outs[p].append(o.clone())) for p in leaf_paths]
+    args = example_input if isinstance(example_input, tuple) else (example_input,)
+    with torch.inference_mode():
+        deployed.eval()(*args)
+    for h in hooks:
+        h.remove()
+    for path, recorded in outs.items():
+        parent, _, attr = path.rpartition(".")
+        setattr(deployed.get_submodule(parent) if parent else deployed, attr, _Replay(recorded))
+    total = measure_model(deployed, example_input, threads=threads)
+    stub = _Replay([torch.zeros(1)])
+    with torch_threads(threads):
+        stub_ms = time_ms(lambda: stub(args[0]), clock=clock_for(threads))
+    calls = sum(len(v) for v in outs.values())
+    return max(0.0, total - calls * stub_ms)
 
 
 def _fit_line(points: list[tuple[float, float]]) -> tuple[float, float]:

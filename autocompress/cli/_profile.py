@@ -1,0 +1,30 @@
+"""``autocompress profile``: measure this machine (peaks, caches, leaf timings) for the
+measured latency model; results are cached, keyed by a device fingerprint."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--threads", type=int, default=1, help="torch threads to measure at (default 1)")
+    p.add_argument("--task", default=None, help="also time every leaf configuration of this task's model")
+    p.add_argument("--data-dir", default=None, help="data directory for tasks that read files")
+
+
+def run(args: argparse.Namespace) -> int:
+    from autocompress.cost.latency import LeafTable, fingerprint, profile_device
+
+    path = profile_device(args.threads)
+    print(f"wrote the local device profile: {path}")
+    if args.task:
+        from autocompress.cost.latency.profiler import profile_model
+        from autocompress.tasks import get_task
+
+        task = get_task(args.task, **({"data_dir": args.data_dir} if args.data_dir else {}))
+        model = task.create_model(0).eval()
+        table = LeafTable.load(fingerprint(args.threads))
+        profile_model(model, task.example_input()[:1], table, threads=args.threads)
+        table.save()
+        print(f"timed the leaf configurations of {args.task}'s model into {table.path}")
+    return 0

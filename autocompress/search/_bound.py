@@ -1,0 +1,252 @@
+"""A search space bound to one model: per-layer choice lists, ties, channel groups; sampling.
+
+Parameter names are stable and readable, so a study can be replayed with ``FixedTrial``:
+
+- ``<layer>.weight_bits``, ``<layer>.act_bits``, ``<layer>.rank`` (null = dense),
+- ``<layer>.sparsity``: a float = unstructured level (0.0 = dense) or an ``"N:M"`` string,
+- ``<producer>.channels``: the channel ratio of a coupled group, named by its first producer,
+- ``distill.temperature``, ``distill.alpha``.
+
+Tied layers use the first tied layer's name. A parameter with a single choice is not
+suggested. ``<layer>.sparsity`` is suggested only when a tied layer is not channel-pruned.
+
+What the sampler never produces (each would fail later): channel pruning of a blocked
+group or of a group with a producer outside the space; N:M on a layer whose input size is
+not a multiple of M; low rank on grouped convs. And two fall-backs, both deterministic:
+an N:M choice on a layer whose input channels are pruned in the same trial, or that is
+also factorized, becomes unstructured at the same sparsity (its input size is no longer
+known to be a multiple of M).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from math import prod
+from typing import TYPE_CHECKING, Any, Protocol
+
+from autocompress.errors import ConfigError
+from autocompress.policy import DistillConfig, LayerConfig, Policy, parse_nm
+from autocompress.policy._config import Granularity
+from autocompress.search import _selectors as selector
+from autocompress.search._rules import DistillSpace, Rule
+
+if TYPE_CHECKING:
+    from optuna.trial import BaseTrial
+
+    from autocompress.graph import LayerInfo
+    from autocompress.search.space import SearchSpace
+
+SparsityChoice = float | str
+
+
+class GroupLike(Protocol):
+    """What sampling needs of ``autocompress.graph.ChannelGroup``."""
+
+    @property
+    def producers(self) -> tuple[str, ...]: ...
+    @property
+    def members(self) -> tuple[str, ...]: ...
+    @property
+    def blocked_by(self) -> str | None: ...
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One set of choices, shared by ``layers`` (several when tied); named by ``layers[0]``."""
+
+    layers: tuple[str, ...]
+    weight_bits: tuple[int, ...]
+    act_bits: tuple[int, ...]
+    sparsity: tuple[SparsityChoice, ...]
+    ranks: tuple[float | None, ...]
+    granularity: Granularity
+    symmetric: bool
+
+
+@dataclass(frozen=True)
+class ChannelChoice:
+    """The channel ratio of one prunable group, shared by all its producers."""
+
+    producers: tuple[str, ...]
+    inputs_shrunk: tuple[str, ...]  # other compressible members: their input loses channels
+    ratios: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class BoundSpace:
+    layers: tuple[str, ...]
+    units: tuple[Unit, ...]
+    channels: tuple[ChannelChoice, ...]
+    distill: DistillSpace | None
+
+    def param_names(self) -> list[str]:
+        """Every parameter ``sample`` may suggest (some only conditionally)."""
+        out = [f"distill.{k}" for k, (lo, hi) in _distill_items(self.distill) if lo < hi]
+        out += [f"{c.producers[0]}.channels" for c in self.channels if len(c.ratios) > 1]
+        for u in self.units:
+            for key, ch in (
+                ("weight_bits", u.weight_bits),
+                ("act_bits", u.act_bits),
+                ("rank", u.ranks),
+                ("sparsity", u.sparsity),
+            ):
+                if len(ch) > 1:
+                    out.append(f"{u.layers[0]}.{key}")
+        return out
+
+    def sample(self, trial: BaseTrial) -> Policy:
+        """Draw one policy; only ``trial.suggest_*`` is called, in a fixed order."""
+        dist = {
+            k: _float(trial, f"distill.{k}", lo, hi) for k, (lo, hi) in _distill_items(self.distill)
+        }
+        ratio: dict[str, float] = {}
+        shrunk: set[str] = set()
+        for c in self.channels:
+            r = float(_pick(trial, f"{c.producers[0]}.channels", c.ratios))
+            for p in c.producers:
+                ratio[p] = r
+            if r > 0:
+                shrunk.update(c.inputs_shrunk)
+        configs = {n: LayerConfig() for n in self.layers}
+        for u in self.units:
+            lead = u.layers[0]
+            wb = _pick(trial, f"{lead}.weight_bits", u.weight_bits)
+            ab = _pick(trial, f"{lead}.act_bits", u.act_bits)
+            rank = _pick(trial, f"{lead}.rank", u.ranks)
+            needs_sparsity = any(ratio.get(n, 0.0) == 0.0 for n in u.layers)
+            sp = _pick(trial, f"{lead}.sparsity", u.sparsity) if needs_sparsity else 0.0
+            for n in u.layers:
+                sparsity, pattern = _sparsity(
+                    ratio.get(n, 0.0), sp, n in shrunk or rank is not None
+                )
+                configs[n] = LayerConfig(
+                    weight_bits=wb,
+                    act_bits=ab,
+                    granularity=u.granularity,
+                    symmetric=u.symmetric,
+                    sparsity=sparsity,
+                    pattern=pattern,
+                    rank=rank,
+                )
+        distill = DistillConfig(**dist) if dist else DistillConfig()
+        return Policy(layers=tuple((n, configs[n]) for n in self.layers), distill=distill)
+
+
+def _sparsity(channel: float, choice: SparsityChoice, nm_unsafe: bool) -> tuple[float, str]:
+    if channel > 0:
+        return channel, "channel"
+    if isinstance(choice, str):
+        n, m = parse_nm(choice) or (0, 1)
+        return (1.0 - n / m, "unstructured" if nm_unsafe else choice)
+    return float(choice), "unstructured"
+
+
+def _pick(trial: BaseTrial, name: str, choices: Sequence[Any]) -> Any:
+    if len(choices) == 1:
+        return choices[0]
+    return trial.suggest_categorical(name, list(choices))
+
+
+def _float(trial: BaseTrial, name: str, lo: float, hi: float) -> float:
+    return lo if lo == hi else float(trial.suggest_float(name, lo, hi))
+
+
+def _distill_items(d: DistillSpace | None) -> list[tuple[str, tuple[float, float]]]:
+    return [] if d is None else [("temperature", d.temperature), ("alpha", d.alpha)]
+
+
+# ---- binding ---------------------------------------------------------------------------
+
+
+def bind(
+    space: SearchSpace, layers: Sequence[str] | Sequence[LayerInfo], groups: Sequence[GroupLike]
+) -> BoundSpace:
+    infos = {x.name: x for x in layers if not isinstance(x, str)}
+    names = [x if isinstance(x, str) else x.name for x in layers]
+    for r in space.rules:
+        for s in r.layers:
+            if (
+                not r.is_default
+                and selector.is_exact(s)
+                and not s.startswith("@")
+                and s not in names
+            ):
+                raise ConfigError(
+                    f"{space.source}: rules: layer {s!r} is not a compressible layer of this model"
+                )
+    found = {n: space.rule_for(n, names) for n in names if not space.is_excluded(n, names)}
+    rules = {n: r for n, r in found.items() if r is not None}
+    units = [_unit(ls, rules, infos) for ls in _tie_sets(space, [n for n in names if n in rules])]
+    return BoundSpace(tuple(names), tuple(units), _channels(groups, rules, names), space.distill)
+
+
+def _tie_sets(space: SearchSpace, names: list[str]) -> list[tuple[str, ...]]:
+    owner: dict[str, int] = {}
+    for i, sels in enumerate(space.tie):
+        for n in selector.select(sels, names):
+            if n in owner:
+                raise ConfigError(
+                    f"{space.source}: tie[{i}]: layer {n!r} is already tied by tie[{owner[n]}]; "
+                    "a layer may be in one tie group only"
+                )
+            owner[n] = i
+    sets: list[tuple[str, ...]] = []
+    seen: set[int] = set()
+    for n in names:
+        if n not in owner:
+            sets.append((n,))
+        elif owner[n] not in seen:
+            seen.add(owner[n])
+            sets.append(tuple(m for m in names if owner.get(m) == owner[n]))
+    return sets
+
+
+def _unit(ls: tuple[str, ...], rules: dict[str, Rule], infos: dict[str, LayerInfo]) -> Unit:
+    r = rules[ls[0]]
+    sparsity: list[SparsityChoice] = [
+        s for s in r.sparsity if s == 0.0 or "unstructured" in r.patterns
+    ]
+    for p in r.patterns:
+        nm = parse_nm(p)
+        if nm is not None and all(_nm_ok(infos.get(n), nm[1]) for n in ls):
+            sparsity.append(p)
+    ranks = r.rank_ratios
+    if any(n in infos and infos[n].groups != 1 for n in ls):
+        ranks = (None,)
+    return Unit(
+        ls, r.weight_bits, r.act_bits, tuple(sparsity) or (0.0,), ranks, r.granularity, r.symmetric
+    )
+
+
+def _nm_ok(info: LayerInfo | None, m: int) -> bool:
+    if info is None:
+        return True
+    in_flat = prod(info.weight_shape[1:])
+    return in_flat >= m and in_flat % m == 0
+
+
+def _channels(
+    groups: Sequence[GroupLike], rules: dict[str, Rule], names: list[str]
+) -> tuple[ChannelChoice, ...]:
+    out: list[ChannelChoice] = []
+    claimed: set[str] = set()
+    for g in groups:
+        prods = tuple(sorted(g.producers, key=lambda p: names.index(p) if p in names else -1))
+        if (
+            g.blocked_by is not None
+            or not prods
+            or any(p not in rules or p in claimed for p in prods)
+        ):
+            continue
+        levels = [
+            x
+            for x in rules[prods[0]].channel_levels
+            if all(x in rules[p].channel_levels for p in prods)
+        ]
+        if not any(x > 0 for x in levels):
+            continue
+        claimed.update(prods)
+        shrunk = tuple(m for m in g.members if m in names and m not in prods)
+        out.append(ChannelChoice(prods, shrunk, tuple(levels)))
+    return tuple(out)

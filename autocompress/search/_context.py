@@ -1,0 +1,112 @@
+"""Everything a study's trials share: task, base model, bound space, cost models, evaluator."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from autocompress.cost import plan, size_bytes
+from autocompress.evaluate import Evaluator
+from autocompress.graph import channel_groups, layers
+from autocompress.policy import Policy
+from autocompress.search._bound import BoundSpace
+from autocompress.search._early_stop import FrontStopper
+from autocompress.search._latency import LatencyPredictor, latency_predictor
+from autocompress.search.study_config import StudyConfig
+from autocompress.tasks import Task, base_model, get_task
+
+LATENCY_BATCH = 1  # latency is predicted and measured for one sample at a time
+
+
+@dataclass
+class SearchContext:
+    cfg: StudyConfig
+    task: Task
+    base: nn.Module
+    example: torch.Tensor  # a real training batch: tracing and calibration
+    latency_input: torch.Tensor  # batch of LATENCY_BATCH: latency plans
+    bound: BoundSpace
+    evaluator: Evaluator
+    latency: LatencyPredictor | None
+    fp32_bytes: int
+    fp32_latency_ms: float | None
+    stopper: FrontStopper = field(default_factory=FrontStopper)
+
+    def size_of(self, policy: Policy) -> int:
+        return size_bytes(self.base, policy, self.example)
+
+    def provenance(self) -> dict[str, object]:
+        """Where a result comes from: task, base weights, latency model, package versions."""
+        import optuna
+
+        from autocompress import __version__
+
+        return {
+            "task": self.cfg.task,
+            "task_settings": {k: str(v) for k, v in self.cfg.task_settings.items()},
+            "seed": self.cfg.seed,
+            "base_sha256": state_checksum(self.base),
+            "latency_model": self.latency.model if self.latency else None,
+            "latency_device": self.latency.device if self.latency else None,
+            "versions": {"autocompress": __version__, "torch": torch.__version__, "optuna": optuna.__version__},
+        }
+
+    def latency_of(self, policy: Policy) -> float | None:
+        if self.latency is None:
+            return None
+        return self.latency.predict(plan(self.base, policy, self.latency_input)).total_ms
+
+
+def state_checksum(model: nn.Module) -> str:
+    """SHA-256 over the model's state tensors in key order (names, dtypes, shapes, bytes)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for k, v in model.state_dict().items():
+        t = v.detach().cpu().contiguous()
+        h.update(f"{k}:{t.dtype}:{tuple(t.shape)}".encode())
+        h.update(t.view(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
+
+
+def load_base(cfg: StudyConfig, progress: bool = True) -> tuple[Task, nn.Module, torch.Tensor]:
+    """The study's task, its trained base model (cached) and a real example batch."""
+    task = get_task(cfg.task, **dict(cfg.task_settings))
+    base = base_model(task, seed=cfg.seed, progress=progress).eval()
+    return task, base, task.data().train.x[:64]
+
+
+def bind_space(cfg: StudyConfig, base: nn.Module, example: torch.Tensor) -> BoundSpace:
+    """The study's space bound to the base model's layers and channel groups."""
+    from autocompress.errors import GraphError
+
+    infos = layers(base, example)
+    try:
+        groups = channel_groups(base, example)
+    except GraphError:  # untraceable model: the space offers no channel pruning
+        groups = []
+    return cfg.space.bind(infos, groups)
+
+
+def build_context(cfg: StudyConfig, progress: bool = True) -> SearchContext:
+    task, base, example = load_base(cfg, progress)
+    latency_input = example[:LATENCY_BATCH]
+    device = cfg.latency_device
+    latency = latency_predictor(device, base, latency_input) if device else None
+    identity = Policy()
+    return SearchContext(
+        cfg=cfg,
+        task=task,
+        base=base,
+        example=example,
+        latency_input=latency_input,
+        bound=bind_space(cfg, base, example),
+        evaluator=Evaluator(task, base, cfg.finetune),
+        latency=latency,
+        fp32_bytes=size_bytes(base, identity, example),
+        fp32_latency_ms=(
+            latency.predict(plan(base, identity, latency_input)).total_ms if latency else None
+        ),
+    )

@@ -1,0 +1,113 @@
+"""Reading YAML config files: every error names the file, the field path, the value and the fix.
+
+``where`` strings look like ``"studies/quickstart.yaml: finetune.steps"``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from autocompress.errors import ConfigError, nearest
+
+
+def parse_yaml(text: str, source: str) -> Any:
+    """``yaml.safe_load`` (never executes code); a syntax error names the line and column."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        at = f" line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(e, "problem", None) or str(e)
+        raise ConfigError(
+            f"{source}:{at}: not valid YAML ({problem}); check the indentation and quoting there"
+        ) from None
+
+
+def read_yaml(path: str | Path, what: str) -> Any:
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"{p}: {what} file not found (check the path, relative to {Path.cwd()})")
+    return parse_yaml(p.read_text(), str(p))
+
+
+def mapping(raw: Any, where: str) -> dict[str, Any]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ConfigError(
+            f"{where}: expected a mapping (key: value), got {type(raw).__name__} {raw!r}"
+        )
+    return raw
+
+
+def check_keys(raw: dict[str, Any], allowed: Iterable[str], where: str) -> None:
+    allowed = list(allowed)
+    for k in raw:
+        if k not in allowed:
+            raise ConfigError(f"{where}: unknown field {k!r}; {nearest(str(k), allowed)}")
+
+
+def join(where: str, key: str | int) -> str:
+    """Extend a field path: ``("f.yaml: rules", 2) -> "f.yaml: rules[2]"``, ``("f.yaml", "seed")
+    -> "f.yaml: seed"``, ``("f.yaml: budget", "trials") -> "f.yaml: budget.trials"``."""
+    if isinstance(key, int):
+        return f"{where}[{key}]"
+    return f"{where}.{key}" if ": " in where else f"{where}: {key}"
+
+
+def as_int(v: Any, where: str, lo: int | None = None) -> int:
+    if isinstance(v, bool) or not isinstance(v, int) or (lo is not None and v < lo):
+        floor = f" >= {lo}" if lo is not None else ""
+        raise ConfigError(f"{where}: must be an integer{floor}, got {v!r}")
+    return v
+
+
+def as_float(
+    v: Any, where: str, lo: float | None = None, hi: float | None = None, *, open_lo: bool = False
+) -> float:
+    ok = not isinstance(v, bool) and isinstance(v, (int, float)) and math.isfinite(v)
+    if ok and lo is not None:
+        ok = v > lo if open_lo else v >= lo
+    if ok and hi is not None:
+        ok = v <= hi
+    if not ok:
+        rng = (
+            f" in {'(' if open_lo else '['}{lo}, {hi}]" if lo is not None and hi is not None else ""
+        )
+        rng = rng or (f" {'>' if open_lo else '>='} {lo}" if lo is not None else "")
+        raise ConfigError(f"{where}: must be a number{rng}, got {v!r}")
+    return float(v)
+
+
+def as_bool(v: Any, where: str) -> bool:
+    if not isinstance(v, bool):
+        raise ConfigError(f"{where}: must be true or false, got {v!r}")
+    return v
+
+
+def as_str(v: Any, where: str) -> str:
+    if not isinstance(v, str) or not v:
+        raise ConfigError(f"{where}: must be a non-empty string, got {v!r}")
+    return v
+
+
+def one_of(v: Any, options: Sequence[Any], where: str) -> Any:
+    if v not in options or isinstance(v, bool) != any(isinstance(o, bool) for o in options):
+        raise ConfigError(f"{where}: must be one of {list(options)}, got {v!r}")
+    return v
+
+
+def as_list(v: Any, where: str, *, allow_scalar: bool = True) -> list[Any]:
+    """A YAML list; a single scalar means a one-element list when ``allow_scalar``."""
+    if isinstance(v, list):
+        if not v:
+            raise ConfigError(f"{where}: must not be an empty list")
+        return v
+    if allow_scalar and not isinstance(v, dict) and v is not None:
+        return [v]
+    raise ConfigError(f"{where}: must be a list such as [4, 8], got {v!r}")

@@ -1,0 +1,92 @@
+"""One trial: sample a policy, score it by the cost models, reject or fine-tune it.
+
+A candidate that breaks a hard size/latency constraint costs no fine-tune: it is completed
+with the worst metric and its constraint violations recorded with ``trial.set_constraint``
+(positive = violated; also kept in the ``constraints`` user attr). NSGA-II and TPE read
+them: a feasible trial always dominates an infeasible one, and infeasible ones are ranked by
+total violation, so the sampler learns where the boundary is instead of seeing a hole in the
+data. Such trials never enter the front. ``min_metric`` is recorded the same way after the
+fine-tune.
+"""
+
+from __future__ import annotations
+
+import math
+import optuna
+
+from autocompress.errors import TrialFailed
+from autocompress.search._context import SearchContext
+from autocompress.search._early_stop import Completed
+
+# user_attrs written on every trial
+SIZE = "size_bytes"
+LATENCY = "latency_ms"
+CONSTRAINTS = "constraints"
+STATUS = "status"  # "evaluated" | "rejected" | "early_stopped"
+CURVE = "curve"
+FAIL = "fail_reason"
+WORST_METRIC = -1.0
+
+
+def violations(ctx: SearchContext, size: int, latency: float | None) -> dict[str, float]:
+    c = ctx.cfg.constraints
+    out = {}
+    if c.max_size_kb is not None:
+        out["size_kb"] = size / 1024.0 - c.max_size_kb
+    if c.max_latency_ms is not None and latency is not None:
+        out["latency_ms"] = latency - c.max_latency_ms
+    return out
+
+
+def record_constraints(trial: optuna.trial.Trial, bad: dict[str, float]) -> None:
+    for key, value in bad.items():
+        trial.set_constraint(key, value)
+    trial.set_user_attr(CONSTRAINTS, [0.0, *bad.values()])
+
+
+def objective_values(ctx: SearchContext, metric: float, size: int, latency: float | None) -> list[float]:
+    values = []
+    for o in ctx.cfg.objectives:
+        if o.name == "metric":
+            values.append(metric)
+        elif o.name == "size":
+            values.append(size / 1024.0)
+        else:
+            values.append(latency if latency is not None else math.nan)
+    return values
+
+
+def run_trial(ctx: SearchContext, trial: optuna.trial.Trial) -> list[float]:
+    """The objective: [metric, size KB, latency ms] in the study's objective order."""
+    policy = ctx.bound.sample(trial)
+    size = ctx.size_of(policy)
+    latency = ctx.latency_of(policy)
+    trial.set_user_attr(SIZE, size)
+    if latency is not None:
+        trial.set_user_attr(LATENCY, latency)
+    bad = violations(ctx, size, latency)
+    if any(v > 0 for v in bad.values()):
+        record_constraints(trial, bad)
+        trial.set_user_attr(STATUS, "rejected")
+        return objective_values(ctx, WORST_METRIC, size, latency)
+
+    def checkpoint(step: int, metric: float) -> bool:
+        if not ctx.cfg.early_stop:
+            return False
+        return ctx.stopper.should_stop(size, latency or 0.0, step, metric)
+
+    try:
+        result = ctx.evaluator.evaluate(policy, checkpoint, seed=ctx.cfg.seed)
+    except TrialFailed as e:
+        trial.set_user_attr(FAIL, str(e))
+        raise
+    trial.set_user_attr(CURVE, [list(h) for h in result.history])
+    trial.set_user_attr("finetune_seconds", round(result.seconds, 3))
+    trial.set_user_attr(STATUS, "early_stopped" if result.stopped_early else "evaluated")
+    min_metric = ctx.cfg.constraints.min_metric
+    if min_metric is not None:
+        bad["metric"] = min_metric - result.metric
+    record_constraints(trial, bad)
+    if not result.stopped_early:
+        ctx.stopper.add(Completed(size, latency or 0.0, result.metric, dict(result.history)))
+    return objective_values(ctx, result.metric, size, latency)

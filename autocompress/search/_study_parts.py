@@ -1,0 +1,167 @@
+"""The small sections of a study file: objectives, constraints, budget, sampler, fine-tune."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from autocompress.errors import ConfigError
+from autocompress.evaluate._config import FinetuneConfig
+from autocompress.search import _fields as f
+
+ObjectiveName = Literal["metric", "size", "latency"]
+Direction = Literal["maximize", "minimize"]
+SamplerName = Literal["nsga2", "tpe", "random"]
+SAMPLER_SETTINGS: dict[str, tuple[str, ...]] = {
+    "nsga2": ("population_size", "mutation_prob", "crossover_prob", "swapping_prob"),
+    "tpe": ("n_startup_trials", "multivariate", "group", "constant_liar", "n_ei_candidates"),
+    "random": (),
+}
+OPTIMIZERS: tuple[str, ...] = ("adam", "sgd")
+SCHEDULES: tuple[str, ...] = ("constant", "cosine")
+
+
+@dataclass(frozen=True)
+class Objective:
+    """``metric`` (the task's score), ``size`` (artifact bytes) or ``latency`` (ms on a device)."""
+
+    name: ObjectiveName
+    direction: Direction
+    device: str | None = None
+
+    def to_dict(self) -> Any:
+        return {"device": self.device} if self.name == "latency" else self.direction
+
+
+@dataclass(frozen=True)
+class Constraints:
+    """Hard limits; a candidate breaking a size/latency limit is rejected before training."""
+
+    max_size_kb: float | None = None
+    max_latency_ms: float | None = None
+    min_metric: float | None = None
+    device: str | None = None  # latency device when latency is not an objective
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Stop after ``trials`` trials or ``minutes`` of wall time, whichever comes first."""
+
+    trials: int | None = None
+    minutes: float | None = None
+
+
+@dataclass(frozen=True)
+class SamplerConfig:
+    name: SamplerName = "nsga2"
+    settings: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class WarmStart:
+    """Trials enqueued before sampling: uniform ``uniform_bits`` policies and policy files."""
+
+    enabled: bool = True
+    policies: tuple[str, ...] = ()
+    uniform_bits: tuple[int, ...] = (8,)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "enabled": self.enabled,
+            "policies": list(self.policies),
+            "uniform_bits": list(self.uniform_bits),
+        }
+
+
+def parse_objectives(raw: Any, where: str) -> tuple[Objective, ...]:
+    if raw is None:
+        return (Objective("metric", "maximize"), Objective("size", "minimize"))
+    raw = f.mapping(raw, where)
+    f.check_keys(raw, ("metric", "size", "latency"), where)
+    if "metric" not in raw:
+        raise ConfigError(f"{where}: must include `metric: maximize` (or minimize, for a loss)")
+    out = []
+    for name, v in raw.items():
+        w = f.join(where, name)
+        if name == "latency":
+            m = f.mapping(v, w) if v is not None else {}
+            f.check_keys(m, ("device", "direction"), w)
+            if "device" not in m:
+                raise ConfigError(f"{w}: needs a device, e.g. `latency: {{device: x86-server}}`")
+            f.one_of(m.get("direction", "minimize"), ("minimize",), f.join(w, "direction"))
+            out.append(Objective("latency", "minimize", f.as_str(m["device"], f.join(w, "device"))))
+            continue
+        allowed = ("maximize", "minimize") if name == "metric" else ("minimize",)
+        d = v.get("direction") if isinstance(v, dict) else v
+        out.append(Objective(name, f.one_of(d or allowed[0], allowed, w)))
+    return tuple(out)
+
+
+def parse_constraints(raw: Any, where: str) -> Constraints:
+    raw = f.mapping(raw, where)
+    f.check_keys(raw, ("max_size_kb", "max_latency_ms", "min_metric", "device"), where)
+
+    def pos(k: str) -> float | None:
+        v = raw.get(k)
+        return None if v is None else f.as_float(v, f.join(where, k), 0.0, open_lo=True)
+
+    mm = raw.get("min_metric")
+    dev = raw.get("device")
+    return Constraints(
+        max_size_kb=pos("max_size_kb"),
+        max_latency_ms=pos("max_latency_ms"),
+        min_metric=None if mm is None else f.as_float(mm, f.join(where, "min_metric")),
+        device=None if dev is None else f.as_str(dev, f.join(where, "device")),
+    )
+
+
+def parse_budget(raw: Any, where: str) -> Budget:
+    raw = f.mapping(raw, where)
+    f.check_keys(raw, ("trials", "minutes"), where)
+    if raw.get("trials") is None and raw.get("minutes") is None:
+        raise ConfigError(f"{where}: give `trials` and/or `minutes`, e.g. budget: {{trials: 50}}")
+    t, m = raw.get("trials"), raw.get("minutes")
+    return Budget(
+        trials=None if t is None else f.as_int(t, f.join(where, "trials"), 1),
+        minutes=None if m is None else f.as_float(m, f.join(where, "minutes"), 0.0, open_lo=True),
+    )
+
+
+def parse_sampler(raw: Any, where: str) -> SamplerConfig:
+    if raw is None:
+        return SamplerConfig()
+    if isinstance(raw, str):
+        raw = {"name": raw}
+    raw = dict(f.mapping(raw, where))
+    name = f.one_of(raw.pop("name", "nsga2"), tuple(SAMPLER_SETTINGS), f.join(where, "name"))
+    f.check_keys(raw, SAMPLER_SETTINGS[name], where)
+    for k, v in raw.items():
+        if k in ("multivariate", "group", "constant_liar"):
+            f.as_bool(v, f.join(where, k))
+        elif k.endswith("_prob"):
+            f.as_float(v, f.join(where, k), 0.0, 1.0)
+        else:
+            f.as_int(v, f.join(where, k), 2 if k == "population_size" else 1)
+    return SamplerConfig(name, raw)
+
+
+def parse_finetune(raw: Any, where: str) -> FinetuneConfig:
+    raw = f.mapping(raw, where)
+    d = FinetuneConfig()
+    f.check_keys(raw, tuple(d.__dataclass_fields__), where)
+
+    def get(k: str) -> Any:
+        return raw.get(k, getattr(d, k))
+
+    return FinetuneConfig(
+        steps=f.as_int(get("steps"), f.join(where, "steps"), 0),
+        lr=f.as_float(get("lr"), f.join(where, "lr"), 0.0, open_lo=True),
+        batch_size=f.as_int(get("batch_size"), f.join(where, "batch_size"), 1),
+        optimizer=f.one_of(get("optimizer"), OPTIMIZERS, f.join(where, "optimizer")),
+        schedule=f.one_of(get("schedule"), SCHEDULES, f.join(where, "schedule")),
+        eval_every=f.as_int(get("eval_every"), f.join(where, "eval_every"), 1),
+        weight_decay=f.as_float(get("weight_decay"), f.join(where, "weight_decay"), 0.0),
+        momentum=f.as_float(get("momentum"), f.join(where, "momentum"), 0.0),
+        calibration_batch=f.as_int(get("calibration_batch"), f.join(where, "calibration_batch"), 1),
+    )

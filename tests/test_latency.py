@@ -1,0 +1,309 @@
+"""Latency models: analytic roofline behaviour, device profiles, measured table and cache."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import random
+
+import pytest
+import torch
+import yaml
+from torch.overrides import TorchFunctionMode
+
+from autocompress.cost import LeafPlan, plan
+from autocompress.cost.latency import (
+    AnalyticModel,
+    LeafTable,
+    MeasuredModel,
+    device_profile,
+    fingerprint,
+    get_latency_model,
+    known_devices,
+    leaf_key,
+)
+from autocompress.cost.latency._device import _shipped, every_source
+from autocompress.cost.latency._policies import random_policy
+from autocompress.cost.latency._table import interpolate, leaf_class
+from autocompress.cost.latency.check import mape, spearman, within
+from autocompress.errors import AutocompressError, ConfigError
+from autocompress.models import MODELS, create_model
+from autocompress.policy import Policy
+
+SHIPPED = ("a100", "h100", "orin", "xeon-8480", "cortex-a76")
+
+
+def leaf(*, n: int = 256, batch: int = 1, wb: int = 32, ab: int = 32, sparsity: float = 0.0,
+         pattern: str = "unstructured", kind: str = "linear") -> LeafPlan:
+    kernel = "int8" if wb <= 8 and ab == 8 else "fp32"
+    if kind == "conv2d":
+        return LeafPlan(layer="c", leaf="c", kind="conv2d", in_channels=n, out_channels=n,
+                        kernel_size=(3, 3), groups=1, stride=(1, 1), has_bias=False,
+                        weight_shape=(n, n, 3, 3), input_shape=(batch, n, 14, 14),
+                        output_shape=(batch, n, 14, 14), macs=n * n * 9 * 196, calls=1,
+                        weight_bits=wb, act_bits=ab, sparsity=sparsity, pattern=pattern,
+                        kernel=kernel)  # type: ignore[arg-type]
+    return LeafPlan(layer="fc", leaf="fc", kind="linear", in_channels=n, out_channels=n,
+                    kernel_size=(), groups=1, stride=(), has_bias=True, weight_shape=(n, n),
+                    input_shape=(batch, n), output_shape=(batch, n), macs=n * n, calls=1,
+                    weight_bits=wb, act_bits=ab, sparsity=sparsity, pattern=pattern,
+                    kernel=kernel)  # type: ignore[arg-type]
+
+
+def ms(p: LeafPlan, device: str) -> float:
+    return AnalyticModel().predict([p], device_profile(device)).leaves[0].ms
+
+
+# ---- device profiles -------------------------------------------------------------------
+def _bare_numbers(raw: object) -> list[object]:
+    """Numbers (and booleans, lists) that are not the value of a {value, source} pair."""
+    if isinstance(raw, dict):
+        if set(raw) == {"value", "source"}:
+            return []
+        return [x for k, v in raw.items() if k != "format" for x in _bare_numbers(v)]
+    return [raw] if isinstance(raw, (int, float, list)) else []
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_profiles_load_and_every_number_has_a_source(name: str) -> None:
+    dev = device_profile(name)
+    assert dev.name == name and dev.peak_tops["fp32"] > 0 and dev.memory_gbs > 0
+    raw = yaml.safe_load(_shipped()[name].read_text())
+    sources = every_source(raw)
+    assert len(sources) >= 18 and not _bare_numbers(raw), f"{name}: numbers without a source"
+    for key, src in sources.items():
+        assert len(src.strip()) > 10, f"{name}: {key} lacks a real source"
+    assert set(sources) == set(dev.sources)
+
+
+def test_profile_names_and_errors(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("AUTOCOMPRESS_CACHE", str(tmp_path))
+    assert set(SHIPPED) | {"local"} == set(known_devices())
+    with pytest.raises(ConfigError, match="a100"):
+        device_profile("a10O")
+    with pytest.raises(ConfigError, match="autocompress profile"):
+        device_profile("local")
+
+
+def test_profile_without_source_is_rejected() -> None:
+    from autocompress.cost.latency._device import profile_from_dict
+
+    raw = yaml.safe_load(_shipped()["a100"].read_text())
+    raw["specs"]["memory_gbs"] = {"value": 1555}
+    with pytest.raises(ConfigError, match="memory_gbs"):
+        profile_from_dict(raw, "a100.yaml")
+
+
+# ---- analytic model -------------------------------------------------------------------
+@pytest.mark.parametrize("name", SHIPPED)
+def test_analytic_monotone_in_macs(name: str) -> None:
+    times = [ms(leaf(n=n, batch=16), name) for n in (64, 256, 1024, 4096)]
+    assert times == sorted(times) and times[-1] > times[0]
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_analytic_monotone_in_weight_bits(name: str) -> None:
+    # batch 1: memory bound, so fewer stored bits can only help (never hurt)
+    t = {wb: ms(leaf(n=4096, wb=wb), name) for wb in (4, 8, 16, 32)}
+    assert t[4] <= t[8] <= t[16] <= t[32]
+
+
+def test_weight_only_bits_read_packed_where_kernels_exist() -> None:
+    big = leaf(n=8192)
+    assert ms(dataclasses.replace(big, weight_bits=4), "a100") < 0.5 * ms(big, "a100")
+    # no packed weight-only kernels on the mobile CPU profile below 8 bits: 4 == 8 bits
+    w4 = ms(dataclasses.replace(big, weight_bits=4), "cortex-a76")
+    assert w4 == pytest.approx(ms(dataclasses.replace(big, weight_bits=8), "cortex-a76"))
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_int8_faster_than_fp32_with_int8_kernels(name: str) -> None:
+    fp32 = leaf(kind="conv2d", n=256, batch=8)
+    int8 = dataclasses.replace(fp32, weight_bits=8, act_bits=8, kernel="int8")
+    assert device_profile(name).int8_kernels
+    assert ms(int8, name) < ms(fp32, name)
+
+
+def test_no_int8_speedup_without_int8_kernels() -> None:
+    dev = dataclasses.replace(device_profile("xeon-8480"), int8_kernels=False, fp16_kernels=False)
+    fp32 = leaf(kind="conv2d", n=256, batch=8)
+    int8 = dataclasses.replace(fp32, weight_bits=8, act_bits=8, kernel="int8")
+    model = AnalyticModel()
+    assert model.predict([int8], dev).total_ms >= model.predict([fp32], dev).total_ms * 0.999
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_unstructured_sparsity_below_threshold_gives_nothing(name: str) -> None:
+    dense = leaf(kind="conv2d", n=256, batch=8, wb=8, ab=8)
+    thr = device_profile(name).unstructured_min_sparsity
+    below = dataclasses.replace(dense, sparsity=round(thr - 0.05, 3))
+    assert ms(below, name) == pytest.approx(ms(dense, name))
+    above = dataclasses.replace(dense, sparsity=0.99)
+    assert ms(above, name) < ms(dense, name)
+
+
+@pytest.mark.parametrize(("name", "faster"), [("a100", True), ("h100", True), ("orin", True),
+                                              ("xeon-8480", False), ("cortex-a76", False)])
+def test_two_four_speeds_up_only_on_sparse_tensor_cores(name: str, faster: bool) -> None:
+    dense = leaf(kind="conv2d", n=512, batch=32, wb=8, ab=8)
+    nm = dataclasses.replace(dense, sparsity=0.5, pattern="2:4")
+    if faster:
+        assert ms(nm, name) < 0.8 * ms(dense, name)
+    else:
+        assert ms(nm, name) == pytest.approx(ms(dense, name))
+
+
+def test_estimate_records_model_and_device() -> None:
+    two = [leaf(), dataclasses.replace(leaf(n=64), leaf="fc2", layer="fc2")]
+    est = get_latency_model("analytic").predict(two, device_profile("h100"))
+    d = est.to_dict()
+    assert d["latency_model"] == "analytic" and d["device"] == "h100"
+    assert est.total_ms == pytest.approx(sum(est.leaf_ms.values()) + est.rest_ms)
+    assert est.rest_ms > 0
+
+
+def test_registry_lists_models_on_unknown_name() -> None:
+    assert isinstance(get_latency_model("measured"), MeasuredModel)
+    with pytest.raises(AutocompressError, match="analytic"):
+        get_latency_model("analytik")
+
+
+class _NoTorch(TorchFunctionMode):
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        raise AssertionError(f"a latency prediction ran a torch op: {func}")
+
+
+def test_prediction_runs_no_torch_op(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("AUTOCOMPRESS_CACHE", str(tmp_path))
+    leaves = [leaf(n=32 + 8 * i, wb=(4, 8, 32)[i % 3], ab=(8, 32)[i % 2]) for i in range(50)]
+    table = LeafTable(fingerprint(1))
+    for p in leaves[::3]:
+        table.add_leaf(p, 0.01 + p.macs * 1e-7, "deploy")
+    dev = dataclasses.replace(device_profile("xeon-8480"), fingerprint=table.fingerprint.key)
+    with _NoTorch():
+        AnalyticModel().predict(leaves, device_profile("a100"))
+        est = MeasuredModel(table).predict(leaves, dev)
+    assert {x.basis for x in est.leaves} <= {"measured", "interpolated", "estimated"}
+
+
+# ---- measured table -------------------------------------------------------------------
+def test_fingerprint_keys_threads_and_cpu() -> None:
+    a, b = fingerprint(1), fingerprint(2)
+    assert a.key != b.key and a.cpu == b.cpu and a.torch == torch.__version__
+    assert a.key in str(LeafTable.path_for(a))
+    assert a.key == fingerprint(1).key
+
+
+def test_cache_round_trip(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("AUTOCOMPRESS_CACHE", str(tmp_path))
+    t = LeafTable(fingerprint(1))
+    t.add_leaf(leaf(), 0.25, "deploy")
+    t.set_overhead("sig", 0.1, 1e-6)
+    path = t.save()
+    assert path.is_relative_to(tmp_path)
+    back = LeafTable.load(fingerprint(1))
+    assert back.leaves == t.leaves and back.overheads == t.overheads
+    assert back.lookup(leaf()) == (0.25, "measured")
+    assert LeafTable.load(fingerprint(2)).leaves == {}
+
+
+def test_measured_model_refuses_other_devices() -> None:
+    t = LeafTable(fingerprint(1))
+    with pytest.raises(ConfigError, match="only predicts for the machine"):
+        MeasuredModel(t).predict([leaf()], device_profile("a100"))
+
+
+def test_interpolation_sanity() -> None:
+    pts = []
+    for n in (64, 128, 256, 512, 1024, 2048):
+        p = leaf(n=n, batch=8)
+        t = LeafTable(fingerprint(1))
+        t.add_leaf(p, 0.01 + 2e-8 * p.macs * 8, "deploy")
+        pts.append(next(iter(t.leaves.values())))
+    cls = leaf_class(leaf())
+    pred = [interpolate(pts, cls, 8.0 * n * n, 4.0 * (n * n + 16 * n)) for n in (96, 384, 1536)]
+    truth = [0.01 + 2e-8 * 8 * n * n for n in (96, 384, 1536)]
+    assert all(p is not None and abs(p - t) / t < 0.15 for p, t in zip(pred, truth, strict=True))
+    assert pred == sorted(pred)  # type: ignore[type-var]
+    assert interpolate(pts, "conv2d|dense|int8|w8a8|dense", 1.0, 1.0) is None
+
+
+def test_leaf_key_separates_what_changes_the_kernel() -> None:
+    base = leaf()
+    assert leaf_key(base) == leaf_key(dataclasses.replace(base, layer="x", leaf="x", calls=3))
+    for change in ({"weight_bits": 8, "act_bits": 8, "kernel": "int8"},
+                   {"sparsity": 0.5, "pattern": "2:4"}, {"input_shape": (2, 256)}):
+        assert leaf_key(base) != leaf_key(dataclasses.replace(base, **change))
+
+
+def test_profile_plan_measures_real_deploy_leaves(tmp_path, monkeypatch) -> None:
+    from autocompress.cost.latency.profiler import profile_plan
+
+    monkeypatch.setenv("AUTOCOMPRESS_CACHE", str(tmp_path))
+    model = create_model("tiny-mlp")
+    x = MODELS.get("tiny-mlp").example_input(4)
+    policy = Policy.from_dict({"default": {"weight_bits": 8, "act_bits": 8},
+                               "layers": {"fc2": {"rank": 0.5, "weight_bits": 32,
+                                                  "act_bits": 32}}})
+    leaves = plan(model, policy, x)
+    table = profile_plan(leaves, threads=1)
+    assert LeafTable.load(fingerprint(1)).leaves == table.leaves
+    assert {leaf_key(p) for p in leaves} <= set(table.leaves)
+    dev = dataclasses.replace(device_profile("xeon-8480"), name="local",
+                              fingerprint=table.fingerprint.key)
+    est = MeasuredModel(table).predict(leaves, dev)
+    assert all(x.basis == "measured" and x.ms > 0 for x in est.leaves)
+    assert torch.get_num_threads() >= 1
+
+
+# ---- validation helpers ---------------------------------------------------------------
+def test_scores() -> None:
+    true = [1.0, 2.0, 3.0, 4.0]
+    assert mape(true, true) == 0.0 and within([1.05, 2.5, 3.0, 4.0], true) == 0.75
+    assert spearman([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)
+    assert spearman([4, 3, 2, 1], true) == pytest.approx(-1.0)
+    assert math.isnan(spearman([1, 1, 1, 1], true))
+
+
+def test_random_policies_are_valid() -> None:
+    model = create_model("tiny-resdw-cnn")
+    x = MODELS.get("tiny-resdw-cnn").example_input(2)
+    from autocompress.cost.latency._policies import prunable_groups
+
+    groups = prunable_groups(model, x)
+    rng = random.Random(0)
+    for _ in range(5):
+        leaves = plan(model, random_policy(model, groups, rng), x)
+        assert leaves and all(p.macs > 0 for p in leaves)
+
+
+def test_estimate_by_names_reads_local_profile_and_table(tmp_path, monkeypatch) -> None:
+    from autocompress.cost.latency import estimate_latency
+    from autocompress.cost.latency._device import local_profile_path
+
+    monkeypatch.setenv("AUTOCOMPRESS_CACHE", str(tmp_path))
+    raw = yaml.safe_load(_shipped()["xeon-8480"].read_text())
+    raw.update(name="local", fingerprint=fingerprint(1).key, threads=1)
+    local_profile_path(1).parent.mkdir(parents=True)
+    local_profile_path(1).write_text(yaml.safe_dump(raw))
+    table = LeafTable(fingerprint(1))
+    table.add_leaf(leaf(), 0.5, "deploy")
+    table.save()
+    est = estimate_latency([leaf()], "measured", "local")
+    assert (est.model, est.device, est.leaf_ms) == ("measured", "local", {"fc": 0.5})
+    assert estimate_latency([leaf()], "analytic", "orin").device == "orin"
+
+
+def test_measured_model_applies_rest_and_in_model_factor() -> None:
+    from autocompress.cost.latency._table import model_signature, output_elements
+
+    leaves = [leaf(batch=4)]
+    table = LeafTable(fingerprint(1))
+    table.add_leaf(leaves[0], 1.0, "deploy")
+    table.set_overhead(model_signature(leaves), 0.5, 1e-3, 1.2)
+    dev = dataclasses.replace(device_profile("xeon-8480"), fingerprint=table.fingerprint.key)
+    est = MeasuredModel(table).predict(leaves, dev)
+    rest = 0.5 + 1e-3 * output_elements(leaves)
+    assert est.rest_ms == pytest.approx(rest)
+    assert est.total_ms == pytest.approx(1.2 + rest)
+    assert any("x1.200" in n for n in est.notes)
