@@ -1,0 +1,93 @@
+"""Apply a policy: fresh base model -> fine-tuned train form -> real artifact, measured.
+
+Every figure reported here is measured on the artifact written to disk and loaded back
+(size of its tensors and of the file; latency of the loaded deploy form; test metric).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from autocompress.artifact import load_artifact, save_artifact, state_bytes
+from autocompress.compress import to_deploy
+from autocompress.cost import size_bytes
+from autocompress.errors import ConfigError
+from autocompress.evaluate import Evaluator, FinetuneConfig
+from autocompress.policy import Policy
+from autocompress.tasks import base_model, get_task, test_metric, validation_metric
+
+
+def _task_of(policy: Policy, task: str | None, data_dir: str | None) -> tuple[str, dict[str, Any], int]:
+    recorded = dict(policy.meta.get("task") or {})
+    name = task or recorded.get("name")
+    if not name:
+        raise ConfigError("the policy records no task (it was not exported from a study): pass --task NAME")
+    settings = dict(recorded.get("settings") or {}) if name == recorded.get("name") else {}
+    if data_dir is not None:
+        settings["data_dir"] = data_dir
+    return name, settings, int(recorded.get("seed", 0))
+
+
+def _finetune_config(policy: Policy, steps: int | None) -> FinetuneConfig:
+    raw = dict(policy.meta.get("finetune") or {})
+    known = set(FinetuneConfig.__dataclass_fields__)
+    cfg = FinetuneConfig(**{k: v for k, v in raw.items() if k in known})
+    if steps is not None:
+        from dataclasses import replace
+
+        cfg = replace(cfg, steps=steps)
+    return cfg
+
+
+def apply_policy(policy: Policy, out_dir: Path, *, task: str | None = None, data_dir: str | None = None,
+                 seed: int | None = None, steps: int | None = None, threads: int = 1) -> dict[str, Any]:
+    """Build, save, reload and measure the artifact of ``policy``; returns the report."""
+    from autocompress.cost.latency.profiler import measure_model
+    from autocompress.search._context import state_checksum
+
+    name, settings, recorded_seed = _task_of(policy, task, data_dir)
+    seed = recorded_seed if seed is None else seed
+    t = get_task(name, **settings)
+    base = base_model(t, seed=seed).eval()
+    checksum = state_checksum(base)
+    expected = (policy.meta.get("provenance") or {}).get("base_sha256")
+    data = t.data()
+    example = data.train.x[:64]
+    one = data.train.x[:1]
+    ev = Evaluator(t, base, _finetune_config(policy, steps))
+    trained, result = ev.finetune(policy, seed=seed)
+    deploy = to_deploy(trained)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / "model.safetensors"
+    info = save_artifact(deploy, policy, path, example)
+    loaded = load_artifact(path, t.create_model(seed))
+    with torch.no_grad():
+        lat = measure_model(loaded, one, threads=threads)
+        base_lat = measure_model(base, one, threads=threads)
+    predicted = dict(policy.meta.get("predicted") or {})
+    predicted["size_bytes_now"] = size_bytes(base, policy, example)
+    return {
+        "artifact": str(path),
+        "task": name,
+        "metric_name": t.metric.name,
+        "base_sha256": checksum,
+        "base_matches_export": expected is None or expected == checksum,
+        "finetune_steps": result.steps,
+        "predicted": predicted,
+        "measured": {
+            "tensor_bytes": info.tensor_bytes,
+            "file_bytes": info.file_bytes,
+            "latency_ms": lat,
+            "latency_threads": threads,
+            "val_metric": validation_metric(t, loaded),
+            "test_metric": test_metric(t, loaded),
+        },
+        "fp32": {
+            "tensor_bytes": state_bytes(base),
+            "latency_ms": base_lat,
+            "test_metric": test_metric(t, base),
+        },
+    }
