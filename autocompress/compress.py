@@ -117,7 +117,8 @@ def _rank_for(name: str, leaf: nn.Module, cfg: LayerConfig) -> int:
 
     if cfg.rank is None:
         raise PolicyError(f"layers.{name}: no rank to resolve")
-    shape = tuple(leaf.weight.shape)  # type: ignore[union-attr]
+    weight: torch.Tensor = leaf.weight  # type: ignore[assignment]
+    shape = tuple(weight.shape)
     in_flat = 1
     for s in shape[1:]:
         in_flat *= int(s)

@@ -16,7 +16,7 @@ PAIRS = (("size_kb", "metric"), ("latency_ms", "metric"), ("size_kb", "latency_m
 
 
 def _has(df: pd.DataFrame, col: str) -> bool:
-    return col in df and df[col].notna().any()
+    return bool(col in df and df[col].notna().any())
 
 
 def pareto_figures(df: pd.DataFrame, title: str = "", constraints: dict[str, float] | None = None) -> list[Any]:

@@ -25,6 +25,6 @@ def run(args: argparse.Namespace) -> int:
         model = task.create_model(0).eval()
         table = LeafTable.load(fingerprint(args.threads))
         profile_model(model, task.example_input()[:1], table, threads=args.threads)
-        table.save()
-        print(f"timed the leaf configurations of {args.task}'s model into {table.path}")
+        saved = table.save()
+        print(f"timed the leaf configurations of {args.task}'s model into {saved}")
     return 0

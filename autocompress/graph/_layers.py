@@ -109,11 +109,11 @@ def layers(model: nn.Module, example_input: torch.Tensor | tuple[torch.Tensor, .
     out = []
     for name, mod in found:
         calls = shapes[name]
-        w = mod.weight
+        w: torch.Tensor = mod.weight  # type: ignore[assignment]
         kernel = tuple(getattr(mod, "kernel_size", ()))
-        in_c = mod.in_features if isinstance(mod, nn.Linear) else mod.in_channels
-        out_c = mod.out_features if isinstance(mod, nn.Linear) else mod.out_channels
-        bias = getattr(mod, "bias", None)
+        in_c: int = mod.in_features if isinstance(mod, nn.Linear) else mod.in_channels  # type: ignore[assignment]
+        out_c: int = mod.out_features if isinstance(mod, nn.Linear) else mod.out_channels  # type: ignore[assignment]
+        bias: torch.Tensor | None = getattr(mod, "bias", None)
         out.append(
             LayerInfo(
                 name=name,

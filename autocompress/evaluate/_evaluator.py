@@ -1,0 +1,147 @@
+"""The candidate evaluator: policy -> compressed train form -> short distilled fine-tune ->
+validation metric.
+
+One :class:`Evaluator` serves a whole search: it holds the base model's weights and its
+logits on the training split (the teacher is never run again), and builds every candidate
+from a fresh copy, so nothing of one candidate survives into the next.
+"""
+
+from __future__ import annotations
+
+import time
+
+import torch
+from torch import nn
+
+from autocompress.errors import TrialFailed
+from autocompress.evaluate._config import Callback, EvalResult, FinetuneConfig
+from autocompress.policy import Policy
+from autocompress.tasks import Task, base_model, predict, score
+from autocompress.tasks._train import batches, make_optimizer, make_schedule
+
+
+class Evaluator:
+    """Scores policies on one task against one base model.
+
+    Example::
+
+        task = get_task("digits-cnn")
+        ev = Evaluator(task, base_model(task), FinetuneConfig(steps=200))
+        result = ev.evaluate(policy, callback=lambda step, acc: acc < 0.5)
+        print(result.metric, result.history)
+    """
+
+    def __init__(
+        self, task: Task, base: nn.Module, config: FinetuneConfig | None = None
+    ) -> None:
+        self.task = task
+        self.config = config if config is not None else FinetuneConfig()
+        # A private copy of the weights: later changes to `base` cannot leak into candidates.
+        self._state = {k: v.detach().clone() for k, v in base.state_dict().items()}
+        data = task.data()
+        self._train, self._val = data.train, data.val
+        self.teacher_logits = predict(base, data.train.x).detach()
+        self.base_metric = score(base, data.val, task.metric)
+
+    def fresh_base(self) -> nn.Module:
+        """A new copy of the base model (no hooks, no parametrizations, no graph)."""
+        model = self.task.create_model()
+        model.load_state_dict(self._state)
+        return model
+
+    def build(self, policy: Policy) -> nn.Module:
+        """The candidate in train form, calibrated, before any fine-tune."""
+        model = self.fresh_base()
+        if _is_identity(policy):
+            return model
+        from autocompress.compress import compress
+
+        x = self._train.x[: self.config.calibration_batch]
+        return compress(model, policy, form="train", example_input=x)
+
+    def evaluate(
+        self, policy: Policy, callback: Callback | None = None, seed: int = 0
+    ) -> EvalResult:
+        """Compress, fine-tune with distillation, and return the validation metric.
+
+        Deterministic for a given (policy, seed). Raises TrialFailed if the loss becomes
+        NaN or infinite (the search records the trial as failed and goes on).
+        """
+        return self.finetune(policy, callback, seed)[1]
+
+    def finetune(
+        self, policy: Policy, callback: Callback | None = None, seed: int = 0
+    ) -> tuple[nn.Module, EvalResult]:
+        """Like :meth:`evaluate`, and also return the fine-tuned train-form model
+        (``autocompress.to_deploy`` turns it into the artifact)."""
+        start = time.perf_counter()
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model = self.build(policy)
+            history, steps, stopped = self._finetune(model, policy, callback, seed)
+        return model.eval(), EvalResult(
+            metric=history[-1][1] if history else self.base_metric,
+            metric_name=self.task.metric.name,
+            steps=steps,
+            stopped_early=stopped,
+            history=tuple(history),
+            seconds=time.perf_counter() - start,
+        )
+
+    def _finetune(
+        self, model: nn.Module, policy: Policy, callback: Callback | None, seed: int
+    ) -> tuple[list[tuple[int, float]], int, bool]:
+        from autocompress.techniques.distill import distill_loss
+
+        cfg, train, task = self.config, self._train, self.task
+        history: list[tuple[int, float]] = []
+        params = [p for p in model.parameters() if p.requires_grad]
+        opt = make_optimizer(params, cfg.optimizer, cfg.lr, cfg.momentum, cfg.weight_decay)
+        sched = make_schedule(opt, cfg.schedule, cfg.steps)
+        index = batches(len(train), cfg.batch_size, torch.Generator().manual_seed(seed))
+        checkpoints = set(cfg.checkpoints())
+        model.train()
+        for step in range(1, cfg.steps + 1):
+            idx = next(index)
+            out = model(train.x[idx])
+            loss = distill_loss(out, self.teacher_logits[idx], train.y[idx], policy.distill,
+                                hard_loss=task.loss)
+            if not torch.isfinite(loss):
+                raise TrialFailed(
+                    f"fine-tune diverged at step {step}: loss={loss.item()} "
+                    f"(optimizer={cfg.optimizer}, lr={cfg.lr}); lower finetune.lr or check "
+                    "the policy's bit-widths"
+                )
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            if step in checkpoints:
+                metric = score(model, self._val, task.metric)
+                history.append((step, metric))
+                model.train()
+                if callback is not None and callback(step, metric):
+                    return history, step, step < cfg.steps
+        if not history:  # a zero-step budget: score the compressed model as it is
+            history.append((0, score(model, self._val, task.metric)))
+        return history, cfg.steps, False
+
+
+def _is_identity(policy: Policy) -> bool:
+    """No layer is compressed: the candidate is the base model itself (compress is skipped)."""
+    default_id = policy.default is None or policy.default.is_identity
+    return default_id and all(cfg.is_identity for _, cfg in policy.layers)
+
+
+def evaluate_policy(
+    task: Task,
+    policy: Policy,
+    *,
+    config: FinetuneConfig | None = None,
+    base: nn.Module | None = None,
+    seed: int = 0,
+    callback: Callback | None = None,
+) -> EvalResult:
+    """One-off evaluation (a search should keep one :class:`Evaluator` for all candidates)."""
+    model = base if base is not None else base_model(task, seed)
+    return Evaluator(task, model, config).evaluate(policy, callback, seed)

@@ -1,0 +1,75 @@
+"""Tasks by name: the built-in registry, or a user's own ``package.module:function``.
+
+Naming a user task *runs that user's code* (the module is imported and the function called
+with the task settings). Everything else in a study file is data and is never executed.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+from autocompress.errors import ConfigError
+from autocompress.registry import Registry
+from autocompress.tasks._task import Task
+
+TaskBuilder = Callable[..., Task]
+
+TASKS: Registry[TaskBuilder] = Registry("task")
+
+
+def register_task(name: str) -> Callable[[TaskBuilder], TaskBuilder]:
+    """Decorator: register a function ``(**settings) -> Task`` under ``name``."""
+    return TASKS.register(name)
+
+
+def get_task(name: str, **settings: Any) -> Task:
+    """The task called ``name``, built with its ``settings``.
+
+    ``name`` is a registered task (``autocompress.tasks.TASKS.names()``) or
+    ``"package.module:function"``: a user's function returning a :class:`Task`.
+
+    Example::
+
+        task = get_task("mnist-lenet5", data_dir="~/data/mnist")
+        task = get_task("my_project.tasks:speech_task", root="/data/speech")
+    """
+    builder = _import_builder(name) if ":" in name else TASKS.get(name)
+    _check_settings(name, builder, settings)
+    task = builder(**settings)
+    if not isinstance(task, Task):
+        raise ConfigError(
+            f"task {name!r} must return an autocompress.tasks.Task, got {type(task).__name__}"
+        )
+    return task
+
+
+def _import_builder(ref: str) -> TaskBuilder:
+    module_name, _, attr = ref.partition(":")
+    if not module_name or not attr:
+        raise ConfigError(f"a user task is named 'package.module:function', got {ref!r}")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as e:
+        raise ConfigError(
+            f"cannot import module {module_name!r} of user task {ref!r}: {e}; "
+            "is it installed or on PYTHONPATH?"
+        ) from e
+    builder = getattr(module, attr, None)
+    if not callable(builder):
+        raise ConfigError(f"module {module_name!r} has no function {attr!r} (user task {ref!r})")
+    return builder  # type: ignore[no-any-return]
+
+
+def _check_settings(name: str, builder: TaskBuilder, settings: dict[str, Any]) -> None:
+    params = inspect.signature(builder).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return
+    allowed = [n for n, p in params.items() if p.kind is not inspect.Parameter.VAR_POSITIONAL]
+    unknown = sorted(set(settings) - set(allowed))
+    if unknown:
+        raise ConfigError(
+            f"task {name!r} has no setting(s) {unknown}; allowed settings: {allowed or 'none'}"
+        )

@@ -1,0 +1,132 @@
+"""What a task is: an architecture, data with fixed splits, a loss, a metric, base training.
+
+A task is plain data plus a data loader; nothing is read or trained until asked
+(``task.data()`` reads the data once, :func:`autocompress.tasks.base_model` trains once).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from autocompress.errors import ConfigError
+from autocompress.models import MODELS, create_model
+
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+@dataclass(frozen=True)
+class Split:
+    """One split of a data set: inputs ``x`` (float, batch first) and targets ``y``."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+
+    def __post_init__(self) -> None:
+        if len(self.x) != len(self.y):
+            raise ConfigError(f"split has {len(self.x)} inputs but {len(self.y)} targets")
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+
+@dataclass(frozen=True)
+class TaskData:
+    """Fixed splits. ``val`` is carved from the training data and is what the search selects
+    on; ``test`` is only for reporting applied or exported results."""
+
+    train: Split
+    val: Split
+    test: Split
+
+
+def accuracy(logits: torch.Tensor, targets: torch.Tensor) -> float:
+    """Fraction of samples whose arg-max class is the target."""
+    return float((logits.argmax(dim=1) == targets).float().mean())
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A named score of (logits, targets); higher is better."""
+
+    name: str
+    fn: Callable[[torch.Tensor, torch.Tensor], float]
+
+
+ACCURACY = Metric("accuracy", accuracy)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How the base model is trained (part of its cache key)."""
+
+    epochs: int = 20
+    batch_size: int = 64
+    optimizer: Literal["adam", "sgd"] = "adam"
+    lr: float = 1e-3
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    schedule: Literal["cosine", "constant"] = "cosine"
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1 or self.batch_size < 1:
+            raise ConfigError(
+                f"train epochs and batch_size must be >= 1, got {self.epochs=}, {self.batch_size=}"
+            )
+        if self.optimizer not in ("adam", "sgd"):
+            raise ConfigError(f"train optimizer must be 'adam' or 'sgd', got {self.optimizer!r}")
+        if self.schedule not in ("cosine", "constant"):
+            raise ConfigError(
+                f"train schedule must be 'cosine' or 'constant', got {self.schedule!r}"
+            )
+        if not self.lr > 0:
+            raise ConfigError(f"train lr must be > 0, got {self.lr!r}")
+
+
+@dataclass(frozen=True)
+class Task:
+    """A model to compress and the data to judge it on.
+
+    - ``model``: name of a registered architecture (:mod:`autocompress.models`).
+    - ``load``: reads the data and returns fixed splits; called once by :meth:`data`.
+
+    Example::
+
+        task = get_task("digits-cnn")
+        data = task.data(); model = task.create_model(seed=0)
+        x = task.example_input()          # real training samples, for calibration
+    """
+
+    name: str
+    model: str
+    load: Callable[[], TaskData] = field(repr=False)
+    loss: LossFn = field(default=F.cross_entropy, repr=False)
+    metric: Metric = ACCURACY
+    train: TrainConfig = TrainConfig()
+    _cache: dict[str, TaskData] = field(default_factory=dict, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.model not in MODELS:
+            raise ConfigError(
+                f"task {self.name!r}: model {self.model!r} is not a registered architecture; "
+                f"register it with autocompress.models.register_model (known: {MODELS.names()})"
+            )
+
+    def data(self) -> TaskData:
+        """The splits, read on first use and kept."""
+        if "data" not in self._cache:
+            self._cache["data"] = self.load()
+        return self._cache["data"]
+
+    def create_model(self, seed: int = 0) -> nn.Module:
+        """A freshly initialised (untrained) model."""
+        return create_model(self.model, seed)
+
+    def example_input(self, batch: int = 32) -> torch.Tensor:
+        """The first ``batch`` training inputs: fixed, real data (for calibration and tracing)."""
+        return self.data().train.x[:batch].clone()

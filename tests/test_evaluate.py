@@ -1,0 +1,122 @@
+"""The candidate evaluator on a tiny task: determinism, early stop, NaN handling, memory."""
+
+from __future__ import annotations
+
+import gc
+import resource
+from collections import Counter
+
+import pytest
+import torch
+from torch import nn
+
+from autocompress import evaluate as ac_evaluate  # its test_metric is no test to collect
+from autocompress.errors import ConfigError, TrialFailed
+from autocompress.evaluate import Evaluator, FinetuneConfig, evaluate_policy, validation_metric
+from autocompress.policy import Policy
+from autocompress.tasks import Task, TrainConfig, load_digits_data, train_base
+
+INT8_SPARSE = Policy.from_dict(
+    {"default": {"weight_bits": 8, "act_bits": 8, "sparsity": 0.5}, "distill": {"alpha": 0.7}}
+)
+QUICK = FinetuneConfig(steps=20, eval_every=10, batch_size=32)
+
+
+@pytest.fixture(scope="module")
+def task() -> Task:
+    """Digits through the tiny MLP: a real task that trains in about a second."""
+    return Task("tiny-digits", "tiny-mlp", load_digits_data, train=TrainConfig(epochs=3))
+
+
+@pytest.fixture(scope="module")
+def base(task: Task) -> nn.Module:
+    return train_base(task, seed=0, progress=False)
+
+
+def test_finetune_config_validation() -> None:
+    assert FinetuneConfig(steps=200, eval_every=50).checkpoints() == [50, 100, 150, 200]
+    assert FinetuneConfig(steps=120, eval_every=50).checkpoints() == [50, 100, 120]
+    assert FinetuneConfig(steps=30, eval_every=0).checkpoints() == [30]
+    with pytest.raises(ConfigError, match=r"finetune\.lr"):
+        FinetuneConfig(lr=0)
+    with pytest.raises(ConfigError, match=r"finetune\.optimizer"):
+        FinetuneConfig(optimizer="rmsprop")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match=r"finetune\.steps"):
+        FinetuneConfig(steps=-1)
+
+
+@pytest.mark.parametrize("policy", [Policy(), INT8_SPARSE], ids=["identity", "int8-sparse"])
+def test_deterministic_for_a_seed(task: Task, base: nn.Module, policy: Policy) -> None:
+    ev = Evaluator(task, base, QUICK)
+    first, second = ev.evaluate(policy, seed=3), ev.evaluate(policy, seed=3)
+    assert first.history == second.history and first.metric == second.metric
+    assert [s for s, _ in first.history] == [10, 20] and first.steps == 20
+    assert 0.0 <= first.metric <= 1.0 and first.metric_name == "accuracy"
+    # A fresh evaluator (new teacher cache) gives the same number too.
+    assert Evaluator(task, base, QUICK).evaluate(policy, seed=3).metric == first.metric
+
+
+def test_base_model_untouched_and_finetune_helps(task: Task, base: nn.Module) -> None:
+    before = {k: v.clone() for k, v in base.state_dict().items()}
+    ev = Evaluator(task, base, FinetuneConfig(steps=60, eval_every=30))
+    assert ev.teacher_logits.shape == (len(task.data().train), 10)
+    result = ev.evaluate(Policy())
+    for k, v in base.state_dict().items():
+        torch.testing.assert_close(v, before[k], rtol=0, atol=0)
+    assert result.metric >= ev.base_metric - 0.05
+    assert ev.base_metric == validation_metric(task, base)
+    assert 0.0 <= ac_evaluate.test_metric(task, base) <= 1.0
+
+
+def test_callback_stops_early(task: Task, base: nn.Module) -> None:
+    seen: list[tuple[int, float]] = []
+
+    def stop_at_first(step: int, metric: float) -> bool:
+        seen.append((step, metric))
+        return True
+
+    result = Evaluator(task, base, QUICK).evaluate(INT8_SPARSE, callback=stop_at_first)
+    assert result.stopped_early and result.steps == 10 and len(seen) == 1
+    assert result.history == tuple(seen) and result.metric == seen[0][1]
+
+
+def test_diverging_finetune_raises_trial_failed(task: Task, base: nn.Module) -> None:
+    huge = FinetuneConfig(steps=50, optimizer="sgd", lr=1e12, schedule="constant")
+    with pytest.raises(TrialFailed, match=r"diverged at step \d+: loss=(nan|inf)"):
+        Evaluator(task, base, huge).evaluate(Policy())
+
+
+def test_evaluate_policy_one_off(task: Task, base: nn.Module) -> None:
+    result = evaluate_policy(task, Policy(), config=FinetuneConfig(steps=0), base=base)
+    assert result.steps == 0 and result.history[0][0] == 0
+
+
+def _live_objects() -> Counter[str]:
+    gc.collect()
+    kinds: Counter[str] = Counter()
+    for obj in gc.get_objects():
+        kind = type(obj)  # not isinstance: that touches lazy modules' attributes
+        if issubclass(kind, nn.Module):
+            kinds["module"] += 1
+        elif issubclass(kind, torch.Tensor):
+            kinds["tensor"] += 1
+        elif issubclass(kind, torch.optim.Optimizer):
+            kinds["optimizer"] += 1
+    return kinds
+
+
+def _rss_mib() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * resource.getpagesize() / 2**20
+
+
+def test_memory_flat_over_many_candidates(task: Task, base: nn.Module) -> None:
+    ev = Evaluator(task, base, FinetuneConfig(steps=3, eval_every=3, batch_size=16))
+    policies = [Policy(), INT8_SPARSE, Policy.from_dict({"default": {"weight_bits": 4}})]
+    for i in range(10):  # warm up allocator caches and lazily imported modules
+        ev.evaluate(policies[i % 3], seed=i)
+    objects, rss = _live_objects(), _rss_mib()
+    for i in range(40):
+        ev.evaluate(policies[i % 3], seed=i)
+    assert _live_objects() == objects  # no model, tensor or optimiser survives a candidate
+    assert _rss_mib() - rss < 40.0
