@@ -90,7 +90,7 @@ def median_ms(model: nn.Module, x: torch.Tensor, threads: int, repeats: int) -> 
     return statistics.median(times)
 
 
-def run(name: str, factory, policies: dict, x: torch.Tensor, repeats: int, tmp: Path) -> list[dict]:  # noqa: ANN001
+def run(name: str, factory, policies: dict, x: torch.Tensor, repeats: int, tmp: Path) -> list[dict]:
     torch.manual_seed(0)
     base = factory().eval()
     calib = torch.randn(64, *x.shape[1:])
@@ -123,7 +123,7 @@ def main() -> None:
         rows += run("mlp", BenchMLP, MLP_POLICIES, torch.randn(args.batch, 784), args.repeats, Path(d))
     print(f"machine: {platform.processor() or platform.machine()}, torch {torch.__version__}, "
           f"batch {args.batch}, median of {args.repeats} runs")
-    print(f"| model | policy | tensor bytes | file bytes | smaller | ms 1t | x 1t | ms 2t | x 2t |")
+    print("| model | policy | tensor bytes | file bytes | smaller | ms 1t | x 1t | ms 2t | x 2t |")
     print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['model']} | {r['policy']} | {r['tensor_bytes']} | {r['file_bytes']} | {r['size_x']:.1f}x | "
