@@ -6,6 +6,7 @@ import pytest
 import yaml
 
 from autocompress.errors import ConfigError
+from autocompress.evaluate import FinetuneConfig
 from autocompress.search import SearchSpace, StudyConfig, load_space, load_study_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -55,7 +56,7 @@ def test_defaults_and_space_lookup(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     cfg = load_study_config(write(tmp_path, MINIMAL, "mine.yaml"))
     assert cfg.name == "mine" and cfg.seed == 0 and cfg.early_stop
     assert cfg.directions == ("maximize", "minimize")
-    assert cfg.finetune.steps == 150 and cfg.warm_start.uniform_bits == (8,)
+    assert cfg.finetune == FinetuneConfig() and cfg.warm_start.uniform_bits == (8,)
     assert cfg.latency_device is None
 
 

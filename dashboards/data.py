@@ -1,0 +1,190 @@
+"""Data access for the dashboard: the storage, the studies in it, one study's trials, one trial.
+
+Everything the page shows comes from the study storage (no model, no study file). Whatever
+goes wrong (an unopenable storage, a missing study, an old study without stored policies)
+becomes a :class:`DataError` whose message the page shows instead of a stack trace.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import optuna
+import pandas as pd
+
+from autocompress.errors import AutocompressError
+from autocompress.search._browse import constraint_limits, hypervolume_curve, layer_table, study_summaries
+from autocompress.search._front import column_names, objectives_of, trials_table
+from autocompress.search.export import stored_export
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+VIEW_TTL_S = 1.0  # several callbacks read the same study on one refresh: read it once
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+class DataError(Exception):
+    """Something the page should say in words (storage unopenable, no such study...)."""
+
+
+@dataclass(frozen=True)
+class StudyView:
+    """One study as the page needs it; ``message`` says why there is nothing to plot, if so."""
+
+    name: str
+    trials: pd.DataFrame  # autocompress.search._front.trials_table
+    columns: tuple[str, ...]  # objective columns of ``trials``, in objective order
+    directions: tuple[str, ...]
+    limits: dict[str, float]
+    baseline: dict[str, Any]
+    hypervolume: pd.DataFrame  # columns trial, hypervolume
+    message: str | None = None
+
+    @property
+    def finished(self) -> pd.DataFrame:
+        return self.trials[self.trials["state"] == "COMPLETE"] if not self.trials.empty else self.trials
+
+
+@dataclass(frozen=True)
+class TrialDetail:
+    number: int
+    row: dict[str, Any]  # the trial's row of the trials table
+    layers: pd.DataFrame  # autocompress.search._browse.layer_table
+    distill: dict[str, float]
+    user_attrs: dict[str, Any]
+
+
+def _check_sqlite(url: str) -> None:
+    """Refuse a missing or non-SQLite file: opening it would create an empty database."""
+    path = url.split(":///", 1)[-1]
+    if not path or path == ":memory:":
+        return
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"storage {url!r}: no such file {str(p)!r}; give the study.db a search wrote "
+                        "(e.g. sqlite:///runs/quickstart/study.db)")
+    with p.open("rb") as fh:
+        if fh.read(len(_SQLITE_MAGIC)) != _SQLITE_MAGIC:
+            raise DataError(f"storage {url!r}: {str(p)!r} is not an SQLite database")
+
+
+def _message(study: str, df: pd.DataFrame, columns: tuple[str, ...]) -> str | None:
+    if not {"metric", "size_kb"} <= set(columns):
+        return (f"Study {study!r} was not written by `autocompress search` (its objectives are "
+                f"{', '.join(columns) or 'unnamed'}); there is no compression front to browse.")
+    if df.empty:
+        return f"Study {study!r} has no trials yet; this page refreshes while a search runs."
+    finished = df[df["state"] == "COMPLETE"]
+    if finished.empty:
+        failed = df[df["state"].isin(["FAIL", "PRUNED"])]
+        if failed.empty:
+            return f"Study {study!r} has {len(df)} trial(s) in flight and none finished yet."
+        reasons = [r for r in failed["fail_reason"].tolist() if r]
+        first = f" First reason: {reasons[0]}" if reasons else ""
+        return f"All {len(failed)} finished trial(s) of study {study!r} failed; nothing to plot.{first}"
+    if not df["feasible"].any():
+        return (f"No feasible trial yet in study {study!r}: every finished trial broke a constraint "
+                "(shown greyed out).")
+    return None
+
+
+@dataclass
+class Source:
+    """The storage behind the dashboard, opened on first use (and again after a failure)."""
+
+    url: str
+    storage_factory: Callable[[], optuna.storages.BaseStorage] | None = None  # tests: a ready storage
+    _storage: optuna.storages.BaseStorage | None = None
+    _views: dict[str, tuple[float, StudyView]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def storage(self) -> optuna.storages.BaseStorage:
+        if self._storage is not None:
+            return self._storage
+        if self.storage_factory is not None:
+            self._storage = self.storage_factory()
+            return self._storage
+        from autocompress.search._storage import open_storage
+
+        if self.url.startswith("sqlite:"):
+            _check_sqlite(self.url)
+        try:
+            self._storage = open_storage(self.url)
+        except AutocompressError as e:
+            raise DataError(str(e)) from None
+        except Exception as e:  # a driver or schema error: say what it was, keep the page up
+            log.exception("cannot open storage")
+            raise DataError(f"storage {self.url!r} cannot be opened: {type(e).__name__}: {e}") from None
+        return self._storage
+
+    def studies(self) -> pd.DataFrame:
+        """autocompress.search._browse.study_summaries of the storage."""
+        return _guarded(lambda: study_summaries(self.storage()), "list the studies")
+
+    def study(self, name: str) -> optuna.Study:
+        storage = self.storage()
+        try:
+            return optuna.load_study(study_name=name, storage=storage)
+        except KeyError:
+            raise DataError(f"no study {name!r} in {self.url}") from None
+
+    def view(self, name: str) -> StudyView:
+        """The study's trials table and figures' inputs, read at most once per VIEW_TTL_S."""
+        with self._lock:
+            hit = self._views.get(name)
+            if hit is not None and time.monotonic() - hit[0] < VIEW_TTL_S:
+                return hit[1]
+            view = _guarded(lambda: self._read_view(name), f"read study {name!r}")
+            self._views[name] = (time.monotonic(), view)
+            return view
+
+    def _read_view(self, name: str) -> StudyView:
+        study = self.study(name)
+        columns = tuple(column_names(study))
+        message = _message(name, pd.DataFrame(), columns)
+        if message and "autocompress search" in message:  # a foreign study: show nothing of it
+            return StudyView(name, pd.DataFrame(), columns, (), {}, {}, pd.DataFrame(), message)
+        df = trials_table(study)
+        return StudyView(
+            name=name, trials=df, columns=columns,
+            directions=tuple(o["direction"] for o in objectives_of(study)), limits=constraint_limits(study),
+            baseline=dict(study.user_attrs.get("baseline") or {}),
+            hypervolume=hypervolume_curve(study, df), message=_message(name, df, columns),
+        )
+
+    def trial(self, name: str, number: int) -> TrialDetail:
+        view = self.view(name)
+        rows = view.trials[view.trials["trial"] == number] if not view.trials.empty else view.trials
+        if rows.empty:
+            raise DataError(f"study {name!r} has no trial {number}")
+        t = _guarded(lambda: _frozen(self.study(name), number), f"read trial {number}")
+        layers = _guarded(lambda: layer_table(t), f"read the policy of trial {number}")
+        distill = dict((t.user_attrs.get("policy") or {}).get("distill") or {})
+        return TrialDetail(number, {str(k): v for k, v in rows.iloc[0].items()}, layers, distill, dict(t.user_attrs))
+
+    def export(self, name: str, number: int) -> tuple[str, str]:
+        """(file name, YAML text) of the policy file ``autocompress export`` writes."""
+        policy = _guarded(lambda: stored_export(self.study(name), number), f"export trial {number}")
+        return f"{name}-trial{number}.yaml", policy.to_yaml()
+
+
+def _frozen(study: optuna.Study, number: int) -> optuna.trial.FrozenTrial:
+    return next(t for t in study.get_trials(deepcopy=False) if t.number == number)
+
+
+def _guarded(read: Callable[[], T], what: str) -> T:
+    try:
+        return read()
+    except DataError:
+        raise
+    except AutocompressError as e:
+        raise DataError(str(e)) from None
+    except Exception as e:  # never a stack trace on the page; the server log keeps it
+        log.exception("dashboard: cannot %s", what)
+        raise DataError(f"cannot {what}: {type(e).__name__}: {e}") from None
