@@ -16,6 +16,7 @@ from autocompress.errors import AutocompressError
 # verb -> module (imported only when that verb runs: nothing heavy at start-up)
 COMMANDS: dict[str, str] = {
     "search": "autocompress.cli._search",
+    "worker": "autocompress.cli._worker",
     "pareto": "autocompress.cli._pareto",
     "export": "autocompress.cli._export",
     "apply": "autocompress.cli._apply",
@@ -24,10 +25,13 @@ COMMANDS: dict[str, str] = {
     "layers": "autocompress.cli._layers",
     "profile": "autocompress.cli._profile",
     "latency-check": "autocompress.cli._latency_check",
+    "report": "autocompress.cli._report",
+    "dashboard": "autocompress.cli._dashboard",
 }
 
 HELP: dict[str, str] = {
     "search": "run (or resume) a search study and write its Pareto front",
+    "worker": "join a study in shared storage (PostgreSQL, journal file) and run its trials",
     "pareto": "print a study's Pareto front",
     "export": "export a trial's policy as a reusable policy file",
     "apply": "build the deploy artifact of a policy and measure it",
@@ -36,6 +40,8 @@ HELP: dict[str, str] = {
     "layers": "list a task model's compressible layers and channel groups",
     "profile": "measure this machine's layer latencies for the measured latency model",
     "latency-check": "compare latency models with real end-to-end measurements",
+    "report": "write a study's Pareto front as one self-contained HTML page",
+    "dashboard": "browse studies and their Pareto fronts in a web browser",
 }
 
 

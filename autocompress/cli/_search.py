@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from autocompress.search.study_config import StudyConfig
 
 
 def add_parser(p: argparse.ArgumentParser) -> None:
@@ -13,9 +17,16 @@ def add_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--storage", default=None, help="override the storage URL")
     p.add_argument("--output-dir", type=Path, default=None, help="override output_dir")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--backend", choices=("optuna", "ray"), default=None,
+                   help="override backend: run trials here (optuna) or on a Ray cluster (ray)")
+    p.add_argument("--address", default=None,
+                   help="Ray cluster address for --backend ray, e.g. 10.0.0.1:6379 (default: "
+                        "RAY_ADDRESS, else a local Ray instance)")
+    p.add_argument("--cpus-per-trial", type=int, default=1,
+                   help="Ray backend: CPUs reserved for each trial, and its torch threads (default 1)")
 
 
-def load_with_overrides(args: argparse.Namespace):  # noqa: ANN201
+def load_with_overrides(args: argparse.Namespace) -> StudyConfig:
     from dataclasses import replace
 
     from autocompress.search import load_study_config
@@ -33,6 +44,8 @@ def load_with_overrides(args: argparse.Namespace):  # noqa: ANN201
         cfg = replace(cfg, output_dir=out, storage=storage)
     if getattr(args, "storage", None):
         cfg = replace(cfg, storage=args.storage)
+    if getattr(args, "backend", None):
+        cfg = replace(cfg, backend=args.backend)
     return cfg
 
 
@@ -42,7 +55,8 @@ def run(args: argparse.Namespace) -> int:
 
     cfg = load_with_overrides(args)
     try:
-        result = run_search(cfg, progress=not args.no_progress)
+        result = run_search(cfg, progress=not args.no_progress, address=args.address,
+                            cpus_per_trial=args.cpus_per_trial)
     except KeyboardInterrupt:
         print(f"stopped; finished trials are kept in {cfg.storage} — run the same command to resume")
         return 130

@@ -1,6 +1,7 @@
-"""Search: the declarative search space, the study file, and (lead) the controller."""
+"""Search: the declarative search space, the study file, the controller and the front."""
 
 from autocompress.search._bound import BoundSpace, GroupLike
+from autocompress.search._front import front_table, study_hypervolume, trials_table
 from autocompress.search.space import DistillSpace, Rule, SearchSpace, load_space
 from autocompress.search.study_config import (
     Budget,
@@ -26,6 +27,9 @@ __all__ = [
     "SearchSpace",
     "StudyConfig",
     "WarmStart",
+    "front_table",
     "load_space",
     "load_study_config",
+    "study_hypervolume",
+    "trials_table",
 ]

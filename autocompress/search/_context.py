@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import torch
@@ -71,11 +72,19 @@ def state_checksum(model: nn.Module) -> str:
     return h.hexdigest()
 
 
-def load_base(cfg: StudyConfig, progress: bool = True) -> tuple[Task, nn.Module, torch.Tensor]:
-    """The study's task, its trained base model (cached) and a real example batch."""
+def load_base(cfg: StudyConfig, progress: bool = True, base_state: Mapping[str, torch.Tensor] | None = None
+              ) -> tuple[Task, nn.Module, torch.Tensor]:
+    """The study's task, its trained base model (cached) and a real example batch.
+
+    ``base_state``: the base weights to use instead (a Ray worker gets the driver's).
+    """
     task = get_task(cfg.task, **dict(cfg.task_settings))
-    base = base_model(task, seed=cfg.seed, progress=progress).eval()
-    return task, base, task.data().train.x[:64]
+    if base_state is None:
+        base = base_model(task, seed=cfg.seed, progress=progress)
+    else:
+        base = task.create_model(cfg.seed)
+        base.load_state_dict(dict(base_state))
+    return task, base.eval(), task.data().train.x[:64]
 
 
 def bind_space(cfg: StudyConfig, base: nn.Module, example: torch.Tensor) -> BoundSpace:
@@ -90,8 +99,9 @@ def bind_space(cfg: StudyConfig, base: nn.Module, example: torch.Tensor) -> Boun
     return cfg.space.bind(infos, groups)
 
 
-def build_context(cfg: StudyConfig, progress: bool = True) -> SearchContext:
-    task, base, example = load_base(cfg, progress)
+def build_context(cfg: StudyConfig, progress: bool = True,
+                  base_state: Mapping[str, torch.Tensor] | None = None) -> SearchContext:
+    task, base, example = load_base(cfg, progress, base_state)
     latency_input = example[:LATENCY_BATCH]
     device = cfg.latency_device
     latency = latency_predictor(device, base, latency_input) if device else None

@@ -7,17 +7,20 @@ enqueued again, so the candidate is not lost).
 
 from __future__ import annotations
 
+import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import optuna
 
-from autocompress.errors import ConfigError, TrialFailed
-from autocompress.search._context import SearchContext, build_context
-from autocompress.search._early_stop import Completed
-from autocompress.search._objective import CURVE, LATENCY, SIZE, STATUS, run_trial
+from autocompress.errors import ConfigError
+from autocompress.search._context import SearchContext, build_context, state_checksum
+from autocompress.search._liveness import Liveness
+from autocompress.search._loop import replay_stopper as replay_stopper  # re-exported
+from autocompress.search._loop import run_trials
 from autocompress.search._progress import Progress
+from autocompress.search._retry import give_up_and_requeue
 from autocompress.search.study_config import StudyConfig
 
 FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL, optuna.trial.TrialState.PRUNED)
@@ -51,7 +54,7 @@ def open_study(cfg: StudyConfig, storage: str | optuna.storages.BaseStorage | No
         study_name=cfg.name,
         storage=storage if storage is not None else open_storage(cfg.storage, cfg.workers),
         sampler=make_sampler(cfg),
-        directions=list(cfg.directions),
+        directions=[optuna.study.StudyDirection[d.upper()] for d in cfg.directions],
         load_if_exists=True,
     )
     with warnings.catch_warnings():
@@ -65,24 +68,15 @@ def _metric_label(name: str, device: str | None) -> str:
 
 
 def recover_stale(study: optuna.Study) -> int:
-    """Mark trials left RUNNING by a killed process FAILED and enqueue their params again."""
-    n = 0
-    for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
-        study._storage.set_trial_state_values(t._trial_id, optuna.trial.TrialState.FAIL)
-        study._storage.set_trial_user_attr(t._trial_id, "fail_reason", "interrupted; re-enqueued")
-        study.enqueue_trial(t.params, skip_if_exists=False)
-        n += 1
-    return n
+    """Mark trials left RUNNING by a killed process FAILED and enqueue their params again.
 
-
-def replay_stopper(ctx: SearchContext, study: optuna.Study) -> None:
-    """Rebuild the early-stopping memory from the trials already in storage."""
-    for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
-        if t.user_attrs.get(STATUS) == "evaluated" and t.values:
-            metric = t.values[[o.name for o in ctx.cfg.objectives].index("metric")]
-            curve = {int(s): float(m) for s, m in t.user_attrs.get(CURVE, [])}
-            size = float(t.user_attrs.get(SIZE, 0))
-            ctx.stopper.add(Completed(size, float(t.user_attrs.get(LATENCY, 0.0)), metric, curve))
+    Only for storages without heartbeats (SQLite), where this process is the only worker:
+    with heartbeats, a RUNNING trial may belong to a live worker (see ``_liveness``).
+    """
+    running = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+    for t in running:
+        give_up_and_requeue(study, t._trial_id, "interrupted; re-enqueued")
+    return len(running)
 
 
 def record_baseline(ctx: SearchContext, study: optuna.Study) -> None:
@@ -95,42 +89,99 @@ def record_baseline(ctx: SearchContext, study: optuna.Study) -> None:
     study.set_user_attr(BASELINE, {"metric": ctx.evaluator.base_metric, "size_kb": ctx.fp32_bytes / 1024.0,
                                    "latency_ms": ctx.fp32_latency_ms})
     study.set_user_attr("provenance", ctx.provenance())
+    study.set_user_attr("study_config", cfg.to_dict())  # the dashboard exports without the study file
 
 
-def run_search(cfg: StudyConfig, progress: bool = True) -> SearchResult:
+def check_same_base(ctx: SearchContext, study: optuna.Study) -> None:
+    """A worker joining a study must fine-tune from the same base weights as the others."""
+    theirs = (study.user_attrs.get("provenance") or {}).get("base_sha256")
+    ours = state_checksum(ctx.base)
+    if theirs and theirs != ours:
+        raise ConfigError(
+            f"study {ctx.cfg.name!r}: its trials used base weights {theirs[:12]}, this process has "
+            f"{ours[:12]} (task {ctx.cfg.task!r}, seed {ctx.cfg.seed}); give every worker the same "
+            f"base-model cache (AUTOCOMPRESS_CACHE on a shared path, or copy the cached files)"
+        )
+
+
+def prepare(cfg: StudyConfig, progress: bool = True, workers: int | None = None
+            ) -> tuple[SearchContext, optuna.Study, Liveness]:
+    """Open (or join) the study, build the context, recover what dead processes left, warm start.
+
+    The storage is opened first, so an unreachable database fails before any model is built.
+    """
+    from autocompress.search._storage import open_storage
+    from autocompress.search._warm_start import enqueue_warm_start
+
+    storage = open_storage(cfg.storage, cfg.workers if workers is None else workers)
+    ctx = build_context(cfg, progress=progress)
+    study = open_study(cfg, storage)
+    check_same_base(ctx, study)
+    record_baseline(ctx, study)
+    liveness = Liveness(study)
+    if liveness.enabled:
+        liveness.fail_stale()
+    else:  # SQLite: this process is the study's only worker, so RUNNING means interrupted
+        recover_stale(study)
+    if cfg.warm_start.enabled and not study.get_trials(deepcopy=False):
+        enqueue_warm_start(ctx, study)
+    return ctx, study, liveness
+
+
+def require_ray() -> None:
+    """Ray is an optional extra: a clear error, before any work, when it is missing."""
+    import importlib.util
+
+    if importlib.util.find_spec("ray") is None or importlib.util.find_spec("ray.tune") is None:
+        raise ConfigError("backend 'ray' needs Ray Tune, which is not installed: pip install 'autocompress[ray]' "
+                          "(ray[tune]>=2.9), or use backend: optuna")
+
+
+def run_search(cfg: StudyConfig, progress: bool = True, address: str | None = None,
+               cpus_per_trial: int = 1) -> SearchResult:
     """Run (or resume) the study until its budget is spent; write outputs beside it.
+
+    ``cfg.backend`` picks who runs the trials: this process (``optuna``; other
+    ``autocompress worker`` processes may share the study), or a Ray cluster at ``address``
+    (``ray``; this process is then the only one writing to the storage).
 
     Example::
 
         result = run_search(load_study_config("studies/quickstart.yaml"))
     """
-    from autocompress.search._outputs import write_outputs
-    from autocompress.search._warm_start import enqueue_warm_start
+    if cfg.backend == "ray":  # before any work: Ray installed, the cluster answers
+        require_ray()
+        from autocompress.search._ray import connect
 
+        connect(address)
     cfg.output_dir.mkdir(parents=True, exist_ok=True)
-    ctx = build_context(cfg, progress=progress)
-    study = open_study(cfg)
-    record_baseline(ctx, study)
-    recover_stale(study)
-    replay_stopper(ctx, study)
-    done = len(study.get_trials(deepcopy=False, states=FINISHED))
-    if done == 0 and cfg.warm_start.enabled:
-        enqueue_warm_start(ctx, study)
-    remaining = None if cfg.budget.trials is None else max(0, cfg.budget.trials - done)
-    timeout = None if cfg.budget.minutes is None else cfg.budget.minutes * 60.0
+    ctx, study, liveness = prepare(cfg, progress, workers=1 if cfg.backend == "ray" else None)
+    before = len(study.get_trials(deepcopy=False, states=FINISHED))
+    deadline = None if cfg.budget.minutes is None else time.monotonic() + cfg.budget.minutes * 60.0
     bar = Progress(ctx, study, total=cfg.budget.trials, enabled=progress)
+    finished = False
     try:
-        if remaining != 0:
-            study.optimize(
-                lambda trial: run_trial(ctx, trial),
-                n_trials=remaining,
-                timeout=timeout,
-                catch=(TrialFailed,),
-                callbacks=[bar],
-                gc_after_trial=False,
-            )
+        if cfg.backend == "ray":
+            from autocompress.search._ray import run_ray
+
+            run_ray(ctx, study, liveness, address=address, deadline=deadline, callbacks=[bar],
+                    cpus_per_trial=cpus_per_trial)
+        else:
+            run_trials(ctx, study, liveness, deadline=deadline, callbacks=[bar])
+        finished = True
     finally:
         bar.close()
-        write_outputs(ctx, study)
-    run = len(study.get_trials(deepcopy=False, states=FINISHED)) - done
+        _write_outputs(ctx, study, must=finished)
+    run = len(study.get_trials(deepcopy=False, states=FINISHED)) - before
     return SearchResult(study, ctx, cfg.output_dir, run)
+
+
+def _write_outputs(ctx: SearchContext, study: optuna.Study, must: bool) -> None:
+    """Tables and plots; when the run is already failing (storage gone), that error wins."""
+    from autocompress.search._outputs import write_outputs
+
+    try:
+        write_outputs(ctx, study)
+    except Exception:
+        if must:
+            raise

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import optuna
 
+from autocompress.cost._layer_bytes import layer_bytes
 from autocompress.errors import TrialFailed
 from autocompress.search._context import SearchContext
 from autocompress.search._early_stop import Completed
@@ -25,6 +26,8 @@ CONSTRAINTS = "constraints"
 STATUS = "status"  # "evaluated" | "rejected" | "early_stopped"
 CURVE = "curve"
 FAIL = "fail_reason"
+POLICY = "policy"  # the sampled policy as a plain dict: the dashboard reads it without a model
+LAYER_BYTES = "layer_bytes"  # deploy-form bytes per compressible layer (the dashboard's heatmap)
 WORST_METRIC = -1.0
 
 
@@ -38,7 +41,7 @@ def violations(ctx: SearchContext, size: int, latency: float | None) -> dict[str
     return out
 
 
-def record_constraints(trial: optuna.trial.Trial, bad: dict[str, float]) -> None:
+def record_constraints(trial: optuna.trial.BaseTrial, bad: dict[str, float]) -> None:
     for key, value in bad.items():
         trial.set_constraint(key, value)
     trial.set_user_attr(CONSTRAINTS, [0.0, *bad.values()])
@@ -56,12 +59,14 @@ def objective_values(ctx: SearchContext, metric: float, size: int, latency: floa
     return values
 
 
-def run_trial(ctx: SearchContext, trial: optuna.trial.Trial) -> list[float]:
+def run_trial(ctx: SearchContext, trial: optuna.trial.BaseTrial) -> list[float]:
     """The objective: [metric, size KB, latency ms] in the study's objective order."""
     policy = ctx.bound.sample(trial)
+    trial.set_user_attr(POLICY, policy.to_dict())
     size = ctx.size_of(policy)
     latency = ctx.latency_of(policy)
     trial.set_user_attr(SIZE, size)
+    trial.set_user_attr(LAYER_BYTES, layer_bytes(ctx.base, policy, ctx.example))
     if latency is not None:
         trial.set_user_attr(LATENCY, latency)
     bad = violations(ctx, size, latency)

@@ -1,8 +1,21 @@
-"""Export a trial as a reusable policy: replayed through the space, with provenance."""
+"""Export a trial as a reusable policy: replayed through the space, with provenance.
+
+Two routes give the same file:
+
+- ``export_policy(cfg, study, n)`` (``autocompress export``) replays the space's ``sample`` on
+  the trial's parameters with the study file's config and the base model at hand;
+- ``stored_export(study, n)`` (the dashboard, which has only the storage) reads the policy
+  and the resolved study config that the search stored beside the trial.
+
+Both build the meta with :func:`export_meta`, so they can only differ if the stored policy
+differs from the replayed one or the base model changed since the search (tested equal).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict
+from typing import Any
 
 import optuna
 
@@ -11,16 +24,25 @@ from autocompress.policy import Policy
 from autocompress.search._context import bind_space, load_base, state_checksum
 from autocompress.search.study_config import StudyConfig
 
+POLICY_ATTR = "policy"  # trial user attr written by the search (see _objective.py)
+CONFIG_ATTR = "study_config"  # study user attr: StudyConfig.to_dict() of the search
 
-def export_policy(cfg: StudyConfig, study: optuna.Study, number: int) -> Policy:
+
+def finished_trial(study: optuna.Study, number: int, name: str) -> optuna.trial.FrozenTrial:
+    """The COMPLETE trial ``number`` of ``study``, or a ConfigError saying why not."""
     trials = {t.number: t for t in study.get_trials(deepcopy=False)}
     if number not in trials:
-        raise ConfigError(f"--trial {number}: no such trial in study {cfg.name!r} (it has {len(trials)} trials)")
+        raise ConfigError(f"--trial {number}: no such trial in study {name!r} (it has {len(trials)} trials)")
     t = trials[number]
     if t.state != optuna.trial.TrialState.COMPLETE:
         raise ConfigError(f"--trial {number}: trial is {t.state.name}, only COMPLETE trials can be exported")
-    _task, base, example = load_base(cfg, progress=False)
-    policy = bind_space(cfg, base, example).sample(optuna.trial.FixedTrial(t.params, t.number))
+    return t
+
+
+def export_meta(
+    cfg: StudyConfig, study_attrs: Mapping[str, Any], t: optuna.trial.FrozenTrial, base_sha256: str
+) -> dict[str, Any]:
+    """The ``meta`` of an exported policy: predicted figures, provenance, task, fine-tune."""
     names = [o.name for o in cfg.objectives]
     predicted = {
         "metric": t.values[names.index("metric")] if t.values else None,
@@ -30,13 +52,43 @@ def export_policy(cfg: StudyConfig, study: optuna.Study, number: int) -> Policy:
         "latency_device": cfg.latency_device,
         "status": t.user_attrs.get("status"),
     }
-    recorded = dict(study.user_attrs.get("provenance", {}))
-    recorded["base_sha256"] = state_checksum(base)
-    return policy.with_meta(
-        study=cfg.name,
-        trial=number,
-        predicted=predicted,
-        provenance=recorded,
-        task={"name": cfg.task, "settings": dict(cfg.task_settings), "seed": cfg.seed},
-        finetune=asdict(cfg.finetune),
-    )
+    recorded = dict(study_attrs.get("provenance", {}))
+    recorded["base_sha256"] = base_sha256
+    return {
+        "study": cfg.name,
+        "trial": t.number,
+        "predicted": predicted,
+        "provenance": recorded,
+        "task": {"name": cfg.task, "settings": dict(cfg.task_settings), "seed": cfg.seed},
+        "finetune": asdict(cfg.finetune),
+    }
+
+
+def export_policy(cfg: StudyConfig, study: optuna.Study, number: int) -> Policy:
+    t = finished_trial(study, number, cfg.name)
+    _task, base, example = load_base(cfg, progress=False)
+    policy = bind_space(cfg, base, example).sample(optuna.trial.FixedTrial(t.params, t.number))
+    return policy.with_meta(**export_meta(cfg, study.user_attrs, t, state_checksum(base)))
+
+
+def stored_config(study: optuna.Study) -> StudyConfig:
+    """The resolved study config the search stored in the study (no study file needed)."""
+    raw = study.user_attrs.get(CONFIG_ATTR)
+    if not isinstance(raw, dict):
+        raise ConfigError(f"study {study.study_name!r} stores no {CONFIG_ATTR!r} (it was run by an older "
+                          "autocompress); export it with `autocompress export STUDY.yaml --trial N`")
+    # warm-start policy files are checked to exist when a config loads, but play no part in an export
+    return StudyConfig.from_dict({**raw, "warm_start": False}, source=f"study {study.study_name!r}")
+
+
+def stored_export(study: optuna.Study, number: int) -> Policy:
+    """The policy ``autocompress export`` writes for trial ``number``, from the storage alone."""
+    cfg = stored_config(study)
+    t = finished_trial(study, number, cfg.name)
+    raw = t.user_attrs.get(POLICY_ATTR)
+    if not isinstance(raw, dict):
+        raise ConfigError(f"trial {number} stores no policy (it was run by an older autocompress); "
+                          "export it with `autocompress export STUDY.yaml --trial N`")
+    sha = str(study.user_attrs.get("provenance", {}).get("base_sha256", ""))
+    policy = Policy.from_dict(raw, source=f"trial {number} policy")
+    return policy.with_meta(**export_meta(cfg, study.user_attrs, t, sha))

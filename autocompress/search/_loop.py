@@ -1,0 +1,169 @@
+"""The trial loop shared by ``autocompress search`` (Optuna backend) and ``autocompress worker``.
+
+One process runs trials one after another until the study's budget, counted over every
+worker, is spent (:mod:`autocompress.search._budget`):
+
+1. wait for room; 2. ``study.ask()`` (a WAITING trial, e.g. a retry, comes first);
+3. with heartbeats, sample the policy and evaluate it (:func:`run_trial`), the early-stopping
+memory first rebuilt from every worker's completed trials; 4. ``study.tell()``, retried a
+few times if the storage hiccups.
+
+A diverging candidate is FAILED with its reason and the loop goes on. Ctrl-C marks the trial
+in flight FAILED and enqueues its parameters again. A storage that stays unreachable stops
+the loop with :class:`StorageUnavailable`; the trial in flight stays RUNNING in storage and is
+retried once its heartbeat is stale (or, on SQLite, when the command is run again).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from autocompress.errors import TrialFailed
+from autocompress.search._budget import BudgetGate
+from autocompress.search._context import SearchContext
+from autocompress.search._early_stop import Completed, FrontStopper
+from autocompress.search._liveness import Liveness
+from autocompress.search._objective import CURVE, LATENCY, SIZE, STATUS, run_trial
+from autocompress.search._retry import FAIL, give_up_and_requeue
+from autocompress.search._storage import StorageUnavailable, _safe, describe, is_storage_error, retry_delay
+
+Callback = Callable[[optuna.Study, FrozenTrial], None]
+TELL_TRIES = 4
+WORKER = "worker"  # user attr: host:pid of the process that ran the trial
+_log = logging.getLogger("autocompress.search")
+
+
+def replay_stopper(ctx: SearchContext, study: optuna.Study) -> None:
+    """Rebuild the early-stopping memory from the trials in storage (every worker's)."""
+    old = ctx.stopper
+    ctx.stopper = FrontStopper(margin=old.margin, min_curves=old.min_curves)
+    metric_at = [o.name for o in ctx.cfg.objectives].index("metric")
+    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        if t.user_attrs.get(STATUS) == "evaluated" and t.values:
+            curve = {int(s): float(m) for s, m in t.user_attrs.get(CURVE, [])}
+            size = float(t.user_attrs.get(SIZE, 0))
+            ctx.stopper.add(Completed(size, float(t.user_attrs.get(LATENCY, 0.0)), t.values[metric_at], curve))
+
+
+def run_trials(
+    ctx: SearchContext,
+    study: optuna.Study,
+    liveness: Liveness,
+    *,
+    deadline: float | None = None,
+    callbacks: Sequence[Callback] = (),
+) -> int:
+    """Run trials until the budget (all workers) is spent or ``deadline`` (monotonic) passes.
+
+    Returns how many trials this process finished.
+    """
+    gate = BudgetGate(ctx.cfg.budget.trials, liveness)
+    done = 0
+    with liveness:
+        while storage_call(ctx, gate.wait_for_room, study, deadline):
+            frozen = run_one(ctx, study, gate, liveness)
+            if frozen is None:
+                continue
+            done += 1
+            for cb in callbacks:
+                cb(study, frozen)
+    return done
+
+
+def run_one(ctx: SearchContext, study: optuna.Study, gate: BudgetGate, liveness: Liveness) -> FrozenTrial | None:
+    """Ask, evaluate and tell one trial; None if it was given back (surplus, or taken over)."""
+    trial = storage_call(ctx, ask, study)
+    with liveness.beating(trial._trial_id):
+        if storage_call(ctx, gate.surplus, study, trial.number):
+            reason = "not run: the budget was already taken by other workers"
+            storage_call(ctx, give_up_and_requeue, study, trial._trial_id, reason)
+            return None
+        values: list[float] | None = None
+        try:
+            storage_call(ctx, replay_stopper, ctx, study)
+            trial.set_user_attr(WORKER, worker_id())
+            values = run_trial(ctx, trial)
+        except TrialFailed as e:
+            _log.warning("trial %d failed: %s", trial.number, e)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            _log.warning("trial %d was declared dead by another worker (late heartbeat); "
+                         "its parameters were enqueued again", trial.number)
+            return None
+        except KeyboardInterrupt:
+            storage_call(ctx, give_up_and_requeue, study, trial._trial_id, "interrupted; re-enqueued")
+            raise
+        except Exception as e:
+            if is_storage_error(e):
+                raise _unavailable(ctx, e, trial.number) from None
+            trial.set_user_attr(FAIL, f"{type(e).__name__}: {e}")
+            study.tell(trial, state=TrialState.FAIL)
+            raise
+        return tell(ctx, study, trial, values)
+
+
+def tell(ctx: SearchContext, study: optuna.Study, trial: optuna.trial.Trial,
+         values: list[float] | None) -> FrozenTrial | None:
+    """``study.tell`` with bounded retries; None when another worker already failed the trial."""
+    last: Exception | None = None
+    for attempt in range(1, TELL_TRIES + 1):
+        try:
+            if values is None:
+                return study.tell(trial, state=TrialState.FAIL)
+            return study.tell(trial, values)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            _log.warning("trial %d was declared dead by another worker (late heartbeat); "
+                         "its parameters were enqueued again", trial.number)
+            return None
+        except Exception as e:
+            if not is_storage_error(e):
+                raise
+            last = e
+            if attempt < TELL_TRIES:
+                time.sleep(retry_delay(attempt))
+    raise _unavailable(ctx, last, trial.number)
+
+
+def ask(study: optuna.Study) -> optuna.trial.Trial:
+    """``study.ask()``; the heartbeat is ours (``Liveness``), so Optuna's warning is moot."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used")
+        return study.ask()
+
+
+def worker_id() -> str:
+    import os
+    import socket
+
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def storage_call(ctx: SearchContext, fn: Callable[..., Any], *args: Any) -> Any:
+    """Call ``fn``, retrying storage errors a few times, then failing with a clear message."""
+    last: Exception | None = None
+    for attempt in range(1, TELL_TRIES + 1):
+        try:
+            return fn(*args)
+        except Exception as e:
+            if not is_storage_error(e):
+                raise
+            last = e
+            if attempt < TELL_TRIES:
+                time.sleep(retry_delay(attempt))
+    raise _unavailable(ctx, last, None)
+
+
+def _unavailable(ctx: SearchContext, e: BaseException | None, number: int | None) -> StorageUnavailable:
+    where = f" while trial {number} was running" if number is not None else ""
+    return StorageUnavailable(
+        f"storage {_safe(ctx.cfg.storage)!r} became unreachable{where} ({describe(e)}); finished trials "
+        "are safe in it; run the same command again once it is back (the trial in flight is retried)"
+    )
+

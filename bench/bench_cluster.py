@@ -1,0 +1,143 @@
+"""Scale-out: candidates per minute with 1 vs 2 PostgreSQL workers and 1 vs 2 Ray nodes.
+
+Run: ``python bench/bench_cluster.py [--trials 12] [--steps 40] [--postgres URL] [--skip ray|postgres]``.
+
+One thread per trial everywhere (``worker --threads 1``; Ray trials reserve one CPU and
+set one torch thread), on a tiny digits-cnn study with a random sampler, so both setups see
+the same candidates. Target: >= 1.8x from 1 to 2 on a 2-core machine.
+
+- *span*: from the first trial's start to the last trial's end, read from the study's
+  storage: the steady-state rate (process start and context building before the first
+  trial are excluded; Ray actor start-up is inside it).
+- *wall*: the whole command(s), start-up included.
+- *peak RSS / worker*: the largest VmHWM among the processes that ran trials (the worker
+  processes; for Ray, the trial actors), polled every 0.2 s.
+
+PostgreSQL: a fresh schema per run in the server at ``--postgres`` (trust auth), dropped after.
+Ray: a loopback cluster of 1 or 2 nodes with one CPU each (``autocompress.testing``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import optuna
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def study_file(tmp: Path, trials: int, steps: int) -> Path:
+    raw = {
+        "name": "bench", "task": "digits-cnn", "space": str(REPO / "search_spaces" / "joint.yaml"),
+        "objectives": {"metric": "maximize", "size": "minimize", "latency": {"device": "xeon-8480"}},
+        "budget": {"trials": trials}, "sampler": {"name": "random"},
+        "finetune": {"steps": steps, "eval_every": steps, "batch_size": 64},
+        "warm_start": False, "early_stop": False, "output_dir": str(tmp / "out"),
+    }
+    path = tmp / "bench.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def watch(procs: list[subprocess.Popen[bytes]], pids: Callable[[], Iterable[int]]) -> dict[int, int]:
+    """Wait for ``procs``; return the peak RSS seen for every pid ``pids()`` listed meanwhile."""
+    from autocompress.testing import process_tree_hwm
+
+    peak: dict[int, int] = {}
+    while any(p.poll() is None for p in procs):
+        for pid in pids():
+            peak[pid] = max(peak.get(pid, 0), process_tree_hwm(pid))
+        time.sleep(0.2)
+    for p in procs:
+        if p.returncode != 0:
+            raise SystemExit(f"{p.args!r} exited with {p.returncode}")
+    return peak
+
+
+def measure(study: optuna.Study, wall: float, peak: dict[int, int]) -> dict[str, float]:
+    done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    ends = [t.datetime_complete for t in done if t.datetime_complete]
+    starts = [t.datetime_start for t in done if t.datetime_start]
+    span = (max(ends) - min(starts)).total_seconds()
+    ran = {int(str(t.user_attrs["worker"]).rsplit(":", 1)[1]) for t in done}
+    mem = max((peak.get(pid, 0) for pid in ran), default=0)
+    return {"trials": len(done), "span": span, "wall": wall, "rate": 60 * len(done) / span, "rss": mem / 2**20}
+
+
+def cli(*args: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-m", "autocompress.cli", *args], env=env, cwd=REPO,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def bench_postgres(base: str, workers: int, trials: int, steps: int) -> dict[str, float]:
+    import psycopg
+
+    schema = f"ac_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    url = f"{base}?options=-csearch_path%3D{schema}"
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            study = study_file(Path(tmp), trials, steps)
+            env = {**os.environ, "OMP_NUM_THREADS": "1"}
+            start = time.monotonic()
+            procs = [cli("worker", str(study), "--storage", url, "--threads", "1", env=env) for _ in range(workers)]
+            peak = watch(procs, lambda: [p.pid for p in procs])
+            from autocompress.search._storage import open_storage
+
+            return measure(optuna.load_study(study_name="bench", storage=open_storage(url, 2)),
+                           time.monotonic() - start, peak)
+    finally:
+        with psycopg.connect(base, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+
+
+def bench_ray(nodes: int, trials: int, steps: int) -> dict[str, float]:
+    from autocompress.testing import LocalRayCluster
+
+    with tempfile.TemporaryDirectory() as tmp, LocalRayCluster(nodes=nodes) as cluster:
+        study = study_file(Path(tmp), trials, steps)
+        env = {**cluster.env, "OMP_NUM_THREADS": "1"}
+        start = time.monotonic()
+        proc = cli("search", str(study), "--backend", "ray", "--address", cluster.address, "--no-progress", env=env)
+        peak = watch([proc], cluster.pids)
+        storage = f"sqlite:///{Path(tmp) / 'out' / 'study.db'}"
+        return measure(optuna.load_study(study_name="bench", storage=storage), time.monotonic() - start, peak)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--trials", type=int, default=12)
+    ap.add_argument("--steps", type=int, default=40)
+    ap.add_argument("--postgres", default=os.environ.get("AUTOCOMPRESS_TEST_POSTGRES",
+                                                         "postgresql://postgres@127.0.0.1:5432/test"))
+    ap.add_argument("--skip", choices=("ray", "postgres"), action="append", default=[])
+    args = ap.parse_args()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    rows: list[tuple[str, dict[str, float]]] = []
+    for n in (1, 2):
+        if "postgres" not in args.skip:
+            rows.append((f"postgres, {n} worker{'s' * (n > 1)}", bench_postgres(args.postgres, n, args.trials,
+                                                                              args.steps)))
+        if "ray" not in args.skip:
+            rows.append((f"ray, {n} node{'s' * (n > 1)}", bench_ray(n, args.trials, args.steps)))
+    print(f"digits-cnn, {args.trials} trials x {args.steps} fine-tune steps, 1 thread per trial, "
+          f"{os.cpu_count()} CPUs")
+    print(f"{'setup':<22}{'trials':>7}{'span s':>9}{'wall s':>9}{'cand/min':>10}{'speedup':>9}{'peak RSS/worker':>17}")
+    for name, r in rows:
+        one = next(v for k, v in rows if k.split(",")[0] == name.split(",")[0])
+        print(f"{name:<22}{r['trials']:>7.0f}{r['span']:>9.1f}{r['wall']:>9.1f}{r['rate']:>10.1f}"
+              f"{r['rate'] / one['rate']:>8.2f}x{r['rss']:>13.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()
