@@ -56,7 +56,7 @@ def run(cfg: StudyConfig, out: Path, name: str, trials: int, sampler: SamplerCon
     return run_search(c, progress=False).study
 
 
-def baselines(cfg: StudyConfig) -> dict[str, tuple[float, float, float | None]]:
+def baselines(cfg: StudyConfig) -> tuple[dict[str, tuple[float, float, float | None]], float]:
     from autocompress.search._context import build_context
 
     ctx = build_context(cfg, progress=False)
@@ -70,7 +70,19 @@ def baselines(cfg: StudyConfig) -> dict[str, tuple[float, float, float | None]]:
             continue
         metric = ctx.evaluator.evaluate(policy, None, seed=cfg.seed).metric
         res[label] = (metric, size / 1024.0, ctx.latency_of(policy))
-    return res
+    import numpy as np
+
+    from autocompress.pareto import normalised_hypervolume
+    from autocompress.search._front import HV_REFERENCE
+
+    names = [o.name for o in cfg.objectives]
+    pick = {"metric": 0, "size": 1, "latency": 2}
+    pts = np.array([[v[pick[n]] for n in names] for v in res.values()], dtype=float)
+    fp32 = {"metric": ctx.evaluator.base_metric, "size": ctx.fp32_bytes / 1024.0, "latency": ctx.fp32_latency_ms}
+    ref = np.array([0.0 if o.direction == "maximize" else HV_REFERENCE for o in cfg.objectives])
+    hv = normalised_hypervolume(pts, np.array([fp32[n] for n in names], dtype=float),
+                                list(cfg.directions), reference=ref)
+    return res, float(hv)
 
 
 def early_stop_report(study: optuna.Study, cfg: StudyConfig) -> str:
@@ -90,8 +102,15 @@ def main() -> None:
     ap.add_argument("--trials", type=int, default=50)
     ap.add_argument("--random-trials", type=int, default=200)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--device", default=None, help="override the latency device (e.g. xeon-8480: deterministic)")
     args = ap.parse_args()
     base_cfg = load_study_config(args.study)
+    if args.device:
+        from autocompress.search.study_config import Objective
+
+        objs = tuple(Objective(o.name, o.direction, args.device) if o.name == "latency" else o
+                     for o in base_cfg.objectives)
+        base_cfg = replace(base_cfg, objectives=objs)
     curves: dict[str, list[dict[int, float]]] = {"joint": [], "random": []}
     start = time.time()
     with tempfile.TemporaryDirectory() as d:
@@ -104,7 +123,7 @@ def main() -> None:
             rnd = run(cfg, out, f"random-{seed}", args.random_trials, SamplerConfig("random"), warm=False,
                       early=False)
             curves["random"].append(hv_curve(rnd))
-        base = baselines(base_cfg)
+        base, base_hv = baselines(base_cfg)
     print(f"\nwall time {time.time() - start:.0f} s; study {args.study}; seeds {args.seeds}")
     print("| method | " + " | ".join(f"HV@{b}" for b in BUDGETS) + " |")
     print("|---|" + "---|" * len(BUDGETS))
@@ -114,6 +133,7 @@ def main() -> None:
             vals = [c[b] for c in runs if b in c]
             cells.append(f"{statistics.median(vals):.4f} [{min(vals):.4f}, {max(vals):.4f}]" if vals else "-")
         print(f"| {method} | " + " | ".join(cells) + " |")
+    print(f"| uniform baselines (all {len(base)} points together) | {base_hv:.4f} |")
     print("\n| uniform baseline | metric | size KB | latency ms |\n|---|---|---|---|")
     for label, (m, s, lat) in base.items():
         print(f"| {label} | {m:.4f} | {s:.1f} | {lat if lat is None else round(lat, 4)} |")

@@ -27,7 +27,7 @@ from _cluster import (
 from optuna.trial import FrozenTrial, TrialState
 
 pytestmark = pytest.mark.slow
-SLOW_FT = {"steps": 40, "eval_every": 20, "batch_size": 32}  # long enough to be killed mid-trial
+SLOW_FT = {"steps": 600, "eval_every": 300, "batch_size": 32}  # seconds: long enough to be killed mid-trial
 
 
 def _log(path: Path) -> str:

@@ -110,8 +110,8 @@ def run_one(ctx: SearchContext, study: optuna.Study, gate: BudgetGate, liveness:
 def tell(ctx: SearchContext, study: optuna.Study, trial: optuna.trial.Trial,
          values: list[float] | None) -> FrozenTrial | None:
     """``study.tell`` with bounded retries; None when another worker already failed the trial."""
-    last: Exception | None = None
-    for attempt in range(1, TELL_TRIES + 1):
+
+    def once() -> FrozenTrial | None:
         try:
             if values is None:
                 return study.tell(trial, state=TrialState.FAIL)
@@ -120,13 +120,8 @@ def tell(ctx: SearchContext, study: optuna.Study, trial: optuna.trial.Trial,
             _log.warning("trial %d was declared dead by another worker (late heartbeat); "
                          "its parameters were enqueued again", trial.number)
             return None
-        except Exception as e:
-            if not is_storage_error(e):
-                raise
-            last = e
-            if attempt < TELL_TRIES:
-                time.sleep(retry_delay(attempt))
-    raise _unavailable(ctx, last, trial.number)
+
+    return storage_call(ctx, once, number=trial.number)
 
 
 def ask(study: optuna.Study) -> optuna.trial.Trial:
@@ -145,8 +140,9 @@ def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def storage_call(ctx: SearchContext, fn: Callable[..., Any], *args: Any) -> Any:
-    """Call ``fn``, retrying storage errors a few times, then failing with a clear message."""
+def storage_call(ctx: SearchContext, fn: Callable[..., Any], *args: Any, number: int | None = None) -> Any:
+    """Call ``fn``, retrying storage errors a few times, then failing with a clear message
+    (naming trial ``number`` when one was running)."""
     last: Exception | None = None
     for attempt in range(1, TELL_TRIES + 1):
         try:
@@ -157,7 +153,7 @@ def storage_call(ctx: SearchContext, fn: Callable[..., Any], *args: Any) -> Any:
             last = e
             if attempt < TELL_TRIES:
                 time.sleep(retry_delay(attempt))
-    raise _unavailable(ctx, last, None)
+    raise _unavailable(ctx, last, number)
 
 
 def _unavailable(ctx: SearchContext, e: BaseException | None, number: int | None) -> StorageUnavailable:
