@@ -58,7 +58,7 @@ class SearchSpace:
 
         space = SearchSpace.load("search_spaces/joint.yaml")
         policy = space.sample(trial, layers(model, x), channel_groups(model, x))
-        assert space.sample(FixedTrial(trial.params), ...) == policy   # export replays it
+        space.sample(FixedTrial(trial.params), ...)  # == policy: export replays it
     """
 
     rules: tuple[Rule, ...] = ()
