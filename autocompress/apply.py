@@ -42,6 +42,36 @@ def _finetune_config(policy: Policy, steps: int | None) -> FinetuneConfig:
     return cfg
 
 
+MEASURED_PREFIX = "measured:"  # study user attr "measured:<trial>" = measured figures
+
+
+def measured_figures(study_attrs: dict[str, Any]) -> dict[int, dict[str, Any]]:
+    """Trial number -> figures that `apply` measured on that trial's artifact."""
+    out = {}
+    for key, value in study_attrs.items():
+        if key.startswith(MEASURED_PREFIX) and key[len(MEASURED_PREFIX):].isdigit() and isinstance(value, dict):
+            out[int(key[len(MEASURED_PREFIX):])] = value
+    return out
+
+
+def record_measured(policy: Policy, report: dict[str, Any]) -> str:
+    """Store the measured figures beside the study the policy was exported from (best effort)."""
+    import optuna
+
+    from autocompress.search._storage import open_storage
+
+    study, trial, url = (policy.meta.get(k) for k in ("study", "trial", "storage"))
+    if not (study and isinstance(trial, int) and url):
+        return "measurements not recorded in a study (the policy names no study storage)"
+    try:
+        s = optuna.load_study(study_name=study, storage=open_storage(url))
+        s.set_user_attr(f"{MEASURED_PREFIX}{trial}", {**report["measured"],
+                                                     "fp32_test_metric": report["fp32"]["test_metric"]})
+    except Exception as e:  # the artifact is written either way; say why the study was not updated
+        return f"measurements not recorded in study {study!r} ({type(e).__name__}: {e})"
+    return f"measurements recorded in study {study!r} (trial {trial}); the dashboard shows them"
+
+
 def apply_policy(policy: Policy, out_dir: Path, *, task: str | None = None, data_dir: str | None = None,
                  seed: int | None = None, steps: int | None = None, threads: int = 1) -> dict[str, Any]:
     """Build, save, reload and measure the artifact of ``policy``; returns the report."""

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 import optuna
 import pandas as pd
 
+from autocompress.apply import measured_figures
 from autocompress.errors import AutocompressError
 from autocompress.search._browse import constraint_limits, hypervolume_curve, layer_table, study_summaries
 from autocompress.search._front import column_names, objectives_of, trials_table
@@ -45,6 +46,7 @@ class StudyView:
     baseline: dict[str, Any]
     hypervolume: pd.DataFrame  # columns trial, hypervolume
     message: str | None = None
+    measured: dict[int, dict[str, Any]] = field(default_factory=dict)  # `autocompress apply` results
 
     @property
     def finished(self) -> pd.DataFrame:
@@ -156,6 +158,7 @@ class Source:
             directions=tuple(o["direction"] for o in objectives_of(study)), limits=constraint_limits(study),
             baseline=dict(study.user_attrs.get("baseline") or {}),
             hypervolume=hypervolume_curve(study, df), message=_message(name, df, columns),
+            measured=measured_figures(study.user_attrs),
         )
 
     def trial(self, name: str, number: int) -> TrialDetail:

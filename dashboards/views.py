@@ -76,6 +76,15 @@ def trial_summary(detail: TrialDetail, view: StudyView) -> Any:
         {"figure": "latency (ms, predicted)", "predicted": r.get("latency_ms"), "fp32": base.get("latency_ms"),
          "note": _ratio(r.get("latency_ms"), base.get("latency_ms")).replace("smaller", "faster")},
     ]
+    measured = view.measured.get(detail.number)
+    columns: tuple[str, ...] = ("figure", "predicted", "fp32", "note")
+    if measured:  # recorded by `autocompress apply` on this trial's exported policy
+        columns = ("figure", "predicted", "measured", "fp32", "note")
+        rows[0]["measured"] = measured.get("val_metric")
+        rows[1]["measured"] = measured["tensor_bytes"] / 1024.0 if measured.get("tensor_bytes") else None
+        rows[2]["measured"] = measured.get("latency_ms")
+        rows.append({"figure": "test metric (applied artifact)", "predicted": None,
+                     "measured": measured.get("test_metric"), "fp32": measured.get("fp32_test_metric"), "note": ""})
     status = f"{r.get('status') or r.get('state')}" + (" · on the Pareto front" if r.get("on_front") else "")
     if not r.get("feasible"):
         status += " · infeasible (breaks a constraint)"
@@ -87,7 +96,8 @@ def trial_summary(detail: TrialDetail, view: StudyView) -> Any:
     if ua.get("fail_reason"):
         extra.append(f"failure: {ua['fail_reason']}")
     notes = [html.Div(e, style={"fontSize": "13px"}) for e in extra]
-    notes.append(html.Div("Measured figures: run `autocompress apply` on the exported policy.",
-                          style={"fontSize": "12px", "color": "#666"}))
-    return html.Div([table(rows, ("figure", "predicted", "fp32", "note"), table_id=f"summary-table-{detail.number}"),
+    if not measured:
+        notes.append(html.Div("Measured figures: run `autocompress apply` on the exported policy.",
+                              style={"fontSize": "12px", "color": "#666"}))
+    return html.Div([table(rows, columns, table_id=f"summary-table-{detail.number}"),
                      *notes])

@@ -177,3 +177,26 @@ def test_dashboard_cli_checks_its_arguments(capsys: pytest.CaptureFixture[str]) 
     assert main(["dashboard", "--storage", "sqlite:///x.db", "--port", "0"]) == 2
     assert "--port must be in 1..65535" in capsys.readouterr().err
     assert main(["dashboard", "--storage", "sqlite:///x.db", "--refresh", "-1"]) == 2
+
+
+def test_measured_figures_from_apply_show_beside_the_predictions(source: Source, tmp_path: Path) -> None:
+    from autocompress.apply import measured_figures, record_measured
+
+    study = source.study("synthetic")
+    assert measured_figures(study.user_attrs) == {}
+    summary, _ = cb.render_trial(source, "synthetic", 2)
+    assert "run `autocompress apply`" in _text(summary)
+    url = f"sqlite:///{tmp_path / 'm.db'}"
+    optuna.copy_study(from_study_name="synthetic", from_storage=source.storage(), to_storage=url)
+    policy = Policy().with_meta(study="synthetic", trial=2, storage=url)
+    report = {"measured": {"tensor_bytes": 2048, "val_metric": 0.91, "latency_ms": 0.07, "test_metric": 0.9},
+              "fp32": {"test_metric": 0.95}}
+    assert "recorded" in record_measured(policy, report)
+    copied = optuna.load_study(study_name="synthetic", storage=url)
+    assert measured_figures(copied.user_attrs)[2]["tensor_bytes"] == 2048
+    sqlite_source = Source(url)
+    summary, _ = cb.render_trial(sqlite_source, "synthetic", 2)
+    text = _text(summary)
+    assert "measured" in text and "test metric (applied artifact)" in text and "0.07" in text
+    # a policy that names no storage is applied all the same, with a note
+    assert "not recorded" in record_measured(Policy(), report)

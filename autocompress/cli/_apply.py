@@ -31,6 +31,9 @@ def run(args: argparse.Namespace) -> int:
     report = apply_policy(policy, args.output, task=args.task, data_dir=args.data_dir,
                           seed=args.seed, steps=args.steps)
     (args.output / "report.json").write_text(json.dumps(report, indent=1, default=str))
+    from autocompress.apply import record_measured
+
+    print(record_measured(policy, report))
     print(f"artifact: {report['artifact']}")
     rows = [("size (tensor bytes)", report["predicted"].get("size_bytes"), report["measured"]["tensor_bytes"]),
             ("size (file bytes)", None, report["measured"]["file_bytes"]),

@@ -57,6 +57,8 @@ def export_meta(
     return {
         "study": cfg.name,
         "trial": t.number,
+        # where `autocompress apply` records its measurements (never a URL with a password)
+        "storage": None if "@" in cfg.storage else cfg.storage,
         "predicted": predicted,
         "provenance": recorded,
         "task": {"name": cfg.task, "settings": dict(cfg.task_settings), "seed": cfg.seed},
