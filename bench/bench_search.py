@@ -9,9 +9,9 @@ For each seed it runs (in a scratch folder, SQLite):
 then evaluates the uniform baselines once (all-int8, all-4-bit, global magnitude pruning at
 50/80/90%, fixed-ratio SVD at 0.5/0.25) with the same fine-tune. Hypervolume is normalised
 by the fp32 model (reference: metric 0, 2x fp32 size and latency) and reported after
-10/25/50/100/200 trials as median [min, max] over seeds. Early stopping is measured too:
-fine-tune steps saved, and how many stopped candidates would have reached the front
-(each is re-run to the end).
+10/25/50/100/200 trials as median [min, max] over seeds. Early stopping is measured by the
+fine-tune steps it saved (whether a stopped candidate would have reached the front is not
+measured yet).
 """
 
 from __future__ import annotations
