@@ -74,7 +74,8 @@ def test_search_export_apply_round_trip(tmp_path: Path, capsys: pytest.CaptureFi
 
 def test_bad_input_exits_2_with_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     bad = tmp_path / "bad.yaml"
-    bad.write_text(f"name: x\ntask: digits-cnn\nspace: {ROOT / 'search_spaces' / 'joint.yaml'}\nbudget: {{trials: -3}}\n")
+    space = ROOT / "search_spaces" / "joint.yaml"
+    bad.write_text(f"name: x\ntask: digits-cnn\nspace: {space}\nbudget: {{trials: -3}}\n")
     assert main(["search", str(bad)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "budget" in err[0] and "bad.yaml" in err[0]

@@ -4,6 +4,12 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import optuna
+
+    from autocompress.search.study_config import StudyConfig
 
 
 def add_parser(p: argparse.ArgumentParser) -> None:
@@ -12,7 +18,7 @@ def add_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--all", action="store_true", help="print every trial, not only the front")
 
 
-def load_study(args: argparse.Namespace):  # noqa: ANN201
+def load_study(args: argparse.Namespace) -> tuple[StudyConfig, optuna.Study]:
     """(config, optuna study) for an existing study; a clear error if it was never run."""
     import optuna
 

@@ -9,6 +9,10 @@ on which channel pruning and low rank have been applied. Tested equal to the art
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import torch
 from torch import nn
 
 from autocompress.compress import ExampleInput, weight_leaves
@@ -23,26 +27,59 @@ def needs_deploy_module(cfg: LayerConfig) -> bool:
     return mask_kind(cfg) != "none" or cfg.weight_bits < 32 or cfg.act_bits < 32
 
 
-def size_breakdown(model: nn.Module, policy: Policy, example_input: ExampleInput) -> dict[str, int]:
-    """Deploy-form bytes per compressed leaf path, plus ``"<other>"`` for everything else."""
+@dataclass(frozen=True)
+class SizeReport:
+    """One walk over the deploy form's tensors, seen three ways.
+
+    - ``leaves``: bytes of each compressed leaf (its deploy module's state);
+    - ``other``: bytes of every tensor outside compressed leaves (each stored once);
+    - ``layers``: bytes of every compressible layer, compressed or not, a factorised layer
+      counted once (its two leaves summed) — what a person reading a policy wants to see.
+    """
+
+    leaves: dict[str, int]
+    other: int
+    layers: dict[str, int]
+
+    @property
+    def total(self) -> int:
+        return sum(self.leaves.values()) + self.other
+
+
+def size_report(model: nn.Module, policy: Policy, example_input: ExampleInput) -> SizeReport:
+    """Sizes of ``compress(model, policy, "deploy")``, computed on a meta copy."""
     from autocompress.techniques.deploy import deploy_state_nbytes
 
     meta, res, _ = structural_copy(model, policy, example_input)
-    out: dict[str, int] = {}
+    leaves: dict[str, int] = {}
+    layers: dict[str, int] = {}
     replaced: set[int] = set()
-    for _layer, leaf_path, leaf, cfg in weight_leaves(meta, res):
+    seen: set[int] = set()  # a tensor shared by two modules is stored once
+    for layer, leaf_path, leaf, cfg in weight_leaves(meta, res):
         if needs_deploy_module(cfg):
-            out[leaf_path] = deploy_state_nbytes(leaf, cfg)
+            n = leaves[leaf_path] = deploy_state_nbytes(leaf, cfg)
             replaced.update(id(t) for t in leaf.state_dict(keep_vars=True).values())
-    other = 0
-    seen: set[int] = set()
-    for t in meta.state_dict(keep_vars=True).values():
-        if id(t) in replaced or id(t) in seen:
-            continue
-        seen.add(id(t))
-        other += t.numel() * t.element_size()
-    out["<other>"] = other
-    return out
+        else:
+            n = _unseen_bytes(leaf.state_dict(keep_vars=True).values(), seen)
+        layers[layer] = layers.get(layer, 0) + n
+    rest = (t for t in meta.state_dict(keep_vars=True).values() if id(t) not in replaced)
+    other = _unseen_bytes(rest, set())
+    return SizeReport(leaves, other, layers)
+
+
+def _unseen_bytes(tensors: Iterable[torch.Tensor], seen: set[int]) -> int:
+    total = 0
+    for t in tensors:
+        if id(t) not in seen:
+            seen.add(id(t))
+            total += t.numel() * t.element_size()
+    return total
+
+
+def size_breakdown(model: nn.Module, policy: Policy, example_input: ExampleInput) -> dict[str, int]:
+    """Deploy-form bytes per compressed leaf path, plus ``"<other>"`` for everything else."""
+    r = size_report(model, policy, example_input)
+    return {**r.leaves, "<other>": r.other}
 
 
 def size_bytes(model: nn.Module, policy: Policy, example_input: ExampleInput) -> int:
@@ -52,4 +89,4 @@ def size_bytes(model: nn.Module, policy: Policy, example_input: ExampleInput) ->
 
         nbytes = autocompress.size_bytes(model, Policy.load("p.yaml"), x)
     """
-    return sum(size_breakdown(model, policy, example_input).values())
+    return size_report(model, policy, example_input).total

@@ -26,7 +26,8 @@ def objectives_of(study: optuna.Study) -> list[dict[str, Any]]:
     if objs:
         return list(objs)
     names = study.metric_names or [f"objective_{i}" for i in range(len(study.directions))]
-    return [{"name": n, "direction": d.name.lower(), "device": None} for n, d in zip(names, study.directions, strict=False)]
+    pairs = zip(names, study.directions, strict=False)
+    return [{"name": n, "direction": d.name.lower(), "device": None} for n, d in pairs]
 
 
 def column_names(study: optuna.Study) -> list[str]:

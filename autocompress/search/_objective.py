@@ -12,9 +12,10 @@ fine-tune.
 from __future__ import annotations
 
 import math
+
 import optuna
 
-from autocompress.cost._layer_bytes import layer_bytes
+from autocompress.cost._size import size_report
 from autocompress.errors import TrialFailed
 from autocompress.search._context import SearchContext
 from autocompress.search._early_stop import Completed
@@ -63,10 +64,11 @@ def run_trial(ctx: SearchContext, trial: optuna.trial.BaseTrial) -> list[float]:
     """The objective: [metric, size KB, latency ms] in the study's objective order."""
     policy = ctx.bound.sample(trial)
     trial.set_user_attr(POLICY, policy.to_dict())
-    size = ctx.size_of(policy)
+    sizes = size_report(ctx.base, policy, ctx.example)  # one meta copy: total and per layer
+    size = sizes.total
     latency = ctx.latency_of(policy)
     trial.set_user_attr(SIZE, size)
-    trial.set_user_attr(LAYER_BYTES, layer_bytes(ctx.base, policy, ctx.example))
+    trial.set_user_attr(LAYER_BYTES, sizes.layers)
     if latency is not None:
         trial.set_user_attr(LATENCY, latency)
     bad = violations(ctx, size, latency)
