@@ -18,7 +18,7 @@ from autocompress.errors import ArtifactError
 from autocompress.policy import Policy
 
 FORMAT = "autocompress.artifact"
-VERSION = "1"
+VERSION = "2"  # 2: N:M indices as one combinatorial rank per group
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,9 @@ from autocompress.techniques.codec import (
     decode,
     encode,
     index_dtype,
+    nm_positions,
+    nm_rank_bits,
+    nm_ranks,
     pack_bits,
     storage_layout,
     storage_nbytes,
@@ -42,7 +45,8 @@ def _train_weight(w: torch.Tensor, mask: torch.Tensor | None, cfg: LayerConfig) 
     return WeightFakeQuant(cfg.weight_bits, cfg.granularity == "per_channel", cfg.symmetric)(wm)
 
 
-_SHAPES = [(1, 8), (7, 12), (16, 3, 3, 3), (33, 40), (5, 4, 5), (300, 8), (8, 1, 3, 3), (4, 600)]
+_SHAPES = [(1, 8), (7, 12), (16, 3, 3, 3), (33, 40), (5, 4, 5), (300, 8), (8, 1, 3, 3), (4, 600),
+           (6, 2, 49), (3, 128)]
 
 
 def _grid(n: int) -> list[tuple[tuple[int, ...], LayerConfig]]:
@@ -50,7 +54,8 @@ def _grid(n: int) -> list[tuple[tuple[int, ...], LayerConfig]]:
     out = []
     while len(out) < n:
         shape = rng.choice(_SHAPES)
-        pattern = rng.choice(["unstructured", "unstructured", "channel", "2:4", "1:8", "3:16"])
+        pattern = rng.choice(["unstructured", "unstructured", "channel", "2:4", "1:8", "3:16",
+                              "4:49", "5:64", "31:64"])
         nm = pattern.count(":")
         in_flat = math.prod(shape[1:])
         if nm and in_flat % int(pattern.split(":")[1]):
@@ -60,7 +65,7 @@ def _grid(n: int) -> list[tuple[tuple[int, ...], LayerConfig]]:
             granularity=rng.choice(["per_channel", "per_tensor"]),
             symmetric=rng.random() < 0.5,
             pattern=pattern,
-            sparsity=(1 - int(pattern[0]) / int(pattern.split(":")[1])) if nm else
+            sparsity=(1 - int(pattern.split(":")[0]) / int(pattern.split(":")[1])) if nm else
             rng.choice([0.0, 0.3, 0.5, 0.9, 0.97]),
         )
         out.append((shape, cfg))
@@ -130,11 +135,42 @@ def test_index_dtype_is_smallest() -> None:
     assert index_dtype(2**15) == torch.int32 and index_dtype(2**31) == torch.int64
 
 
-def test_nm_indices_use_log2_m_bits() -> None:
+def test_nm_groups_store_one_combinatorial_rank() -> None:
     shape = (16, 32)
     cfg = LayerConfig(weight_bits=8, pattern="2:8")
-    kept = 16 * 32 // 4
-    assert storage_nbytes(shape, cfg) == kept + 16 * 4 + kept * 3 // 8
+    kept, groups = 16 * 32 // 4, 16 * 32 // 8
+    # C(8, 2) = 28 choices -> 5 bits per group (per-index coding would take 2 x 3 = 6)
+    assert nm_rank_bits(2, 8) == 5 and nm_rank_bits(2, 4) == 3 and nm_rank_bits(1, 16) == 4
+    assert nm_rank_bits(32, 64) == 61 and nm_rank_bits(4, 49) == 18
+    assert storage_nbytes(shape, cfg) == kept + 16 * 4 + (groups * 5 + 7) // 8
+
+
+@pytest.mark.parametrize(("n", "m"), [(1, 2), (2, 4), (3, 7), (4, 49), (32, 64), (63, 64), (1, 64)])
+def test_nm_rank_round_trips_every_group(n: int, m: int) -> None:
+    g = torch.Generator().manual_seed(n * 100 + m)
+    scores = torch.rand(500, m, generator=g)
+    mask = torch.zeros(500, m, dtype=torch.bool)
+    mask.scatter_(1, scores.topk(n, dim=1).indices, True)
+    mask[0] = False
+    mask[0, :n] = True  # the lowest rank, 0
+    mask[1] = False
+    mask[1, m - n:] = True  # the highest rank, C(m, n) - 1
+    ranks = nm_ranks(mask, n, m)
+    assert int(ranks[0]) == 0 and int(ranks[1]) == math.comb(m, n) - 1
+    assert int(ranks.max()) < 2 ** nm_rank_bits(n, m)
+    back = unpack_bits(pack_bits(ranks, nm_rank_bits(n, m)), nm_rank_bits(n, m), 500)
+    pos = nm_positions(back, n, m)
+    rebuilt = torch.zeros(500, m, dtype=torch.bool)
+    rebuilt.scatter_(1, pos, True)
+    assert torch.equal(rebuilt, mask)
+
+
+@pytest.mark.parametrize("bits", [9, 18, 33, 63])
+def test_wide_pack_round_trips(bits: int) -> None:
+    v = torch.randint(0, 2**62, (37,), generator=torch.Generator().manual_seed(bits)) & (2**bits - 1)
+    packed = pack_bits(v, bits)
+    assert packed.numel() == (37 * bits + 7) // 8
+    assert torch.equal(unpack_bits(packed, bits, 37), v)
 
 
 def test_mask_must_match_config() -> None:

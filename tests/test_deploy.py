@@ -174,7 +174,7 @@ def test_mask_only_leaf_keeps_its_pattern() -> None:
     cfg = LayerConfig(pattern="2:4")
     leaf, x = _train_leaf("linear", cfg)
     dep = to_deploy(leaf)
-    assert "w_nm_index" in dep.state_dict() and dep.kernel == "fp32"
+    assert "w_nm_rank" in dep.state_dict() and dep.kernel == "fp32"
     assert sum(t.numel() * t.element_size() for t in dep.state_dict().values()) == (
         deploy_state_nbytes(nn.Linear(32, 12), cfg))
     with torch.no_grad():

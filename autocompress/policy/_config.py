@@ -92,8 +92,8 @@ def check_layer_config(c: LayerConfig, where: str) -> None:
         )
     if nm is not None:
         n, m = nm
-        if not (0 < n < m <= 32):
-            raise PolicyError(f"{where}: pattern {c.pattern!r} needs 0 < N < M <= 32")
+        if not (0 < n < m <= 64):
+            raise PolicyError(f"{where}: pattern {c.pattern!r} needs 0 < N < M <= 64")
         if s not in (0.0, 1.0 - n / m) and not math.isclose(s, 1.0 - n / m, abs_tol=1e-9):
             raise PolicyError(
                 f"{where}: sparsity of an {c.pattern} pattern is {1 - n / m:g}; got {s!r} "
@@ -121,8 +121,8 @@ def make_layer_config(raw: Any, where: str, base: LayerConfig | None = None) -> 
     values = asdict(base or LayerConfig())
     values.update(raw)
     nm = parse_nm(values["pattern"]) if isinstance(values["pattern"], str) else None
-    if nm is not None and not (0 < nm[0] < nm[1] <= 32):
-        raise PolicyError(f"{where}: pattern {values['pattern']!r} needs 0 < N < M <= 32")
+    if nm is not None and not (0 < nm[0] < nm[1] <= 64):
+        raise PolicyError(f"{where}: pattern {values['pattern']!r} needs 0 < N < M <= 64")
     if nm is not None and "sparsity" not in raw:
         values["sparsity"] = 1.0 - nm[0] / nm[1]
     if isinstance(values["sparsity"], int) and not isinstance(values["sparsity"], bool):

@@ -152,11 +152,11 @@ def _patterns(raw: Any, where: str) -> tuple[str, ...]:
     items = f.as_list(raw, where)
     for i, p in enumerate(items):
         nm = parse_nm(p) if isinstance(p, str) else None
-        ok = p in ("unstructured", "channel") or (nm is not None and 0 < nm[0] < nm[1] <= 32)
+        ok = p in ("unstructured", "channel") or (nm is not None and 0 < nm[0] < nm[1] <= 64)
         if not ok:
             raise ConfigError(
                 f"{f.join(where, i)}: a pattern must be 'unstructured', 'channel' or 'N:M' with "
-                f'0 < N < M <= 32 (quote it: "2:4"), got {p!r}'
+                f'0 < N < M <= 64 (quote it: "2:4"), got {p!r}'
             )
     return _dedupe(items)
 

@@ -12,7 +12,13 @@ size model needs no weights. Layout:
 - unstructured sparsity (``numel - round(sparsity * numel)`` kept values, row-major order):
   a bitmask (``ceil(numel / 8)`` bytes) or CSR (``crow`` of ``rows + 1``, ``col`` of
   ``kept``, each in the smallest sufficient integer dtype), whichever is smaller (bitmask on
-  a tie). N:M: ``nm_index``, the in-group index of every kept value in ``ceil(log2 M)`` bits.
+  a tie). N:M (M <= 64): ``nm_rank``, one ``ceil(log2 C(M, N))``-bit number per group of M,
+  the rank of its kept positions in the combinatorial number system (``sum_i C(c_i, i + 1)``
+  over the sorted in-group positions ``c_0 < c_1 < ...``): the fewest bits that name any
+  N-of-M choice (2:4: 3 bits per group, not 4; 2:32: 9, not 10; 4:64: 20, not 24).
+
+Every size above depends only on the shape and the config, never on the values, so the size
+model is exact before any training.
 """
 
 from __future__ import annotations
@@ -70,8 +76,34 @@ def storage_layout(shape: tuple[int, ...], cfg: LayerConfig) -> Layout:
     return "csr" if csr < (numel + 7) // 8 else "bitmask"
 
 
-def _nm_bits(cfg: LayerConfig) -> int:
-    return max(1, math.ceil(math.log2(cfg.nm[1])))  # type: ignore[index]
+def nm_rank_bits(n: int, m: int) -> int:
+    """Bits of one N:M group's rank: ``ceil(log2 C(M, N))`` (at least 1)."""
+    return max(1, (math.comb(m, n) - 1).bit_length())
+
+
+def _binomials(m: int, n: int) -> torch.Tensor:
+    """``T[c, j] = C(c, j)`` for ``c < m``, ``j <= n`` as int64 (exact for M <= 64)."""
+    return torch.tensor([[math.comb(c, j) for j in range(n + 1)] for c in range(m)], dtype=torch.int64)
+
+
+def nm_ranks(mask: torch.Tensor, n: int, m: int) -> torch.Tensor:
+    """Rank of every group's kept positions (``mask`` viewed as groups of ``m``; ``n`` kept each)."""
+    pos = mask.reshape(-1, m).nonzero()[:, 1].view(-1, n)  # sorted within each group
+    table = _binomials(m, n)
+    return table[pos, torch.arange(1, n + 1)].sum(dim=1)
+
+
+def nm_positions(ranks: torch.Tensor, n: int, m: int) -> torch.Tensor:
+    """Inverse of :func:`nm_ranks`: (groups, n) sorted in-group positions."""
+    table = _binomials(m, n)
+    rest = ranks.clone()
+    out = torch.empty((ranks.numel(), n), dtype=torch.int64)
+    for i in range(n - 1, -1, -1):  # greedy: the largest c with C(c, i + 1) <= rest
+        col = table[:, i + 1].contiguous()
+        c = torch.searchsorted(col, rest, right=True) - 1
+        out[:, i] = c
+        rest -= col[c]
+    return out
 
 
 def tensor_specs(
@@ -97,7 +129,8 @@ def tensor_specs(
         specs["crow"] = ((rows + 1,), index_dtype(kept))
         specs["col"] = ((kept,), index_dtype(max(cols - 1, 0)))
     elif layout == "nm":
-        specs["nm_index"] = (((kept * _nm_bits(cfg) + 7) // 8,), torch.uint8)
+        n, m = cfg.nm  # type: ignore[misc]
+        specs["nm_rank"] = (((numel // m * nm_rank_bits(n, m) + 7) // 8,), torch.uint8)
     return specs
 
 
@@ -107,8 +140,14 @@ def storage_nbytes(shape: tuple[int, ...], cfg: LayerConfig) -> int:
 
 
 def pack_bits(values: torch.Tensor, bits: int) -> torch.Tensor:
-    """Unsigned integers < 2^bits -> uint8 little-endian bit stream of ceil(n*bits/8) bytes."""
+    """Unsigned integers < 2^bits (bits <= 63) -> uint8 little-endian bit stream of
+    ceil(n*bits/8) bytes (value i in bits ``[i*bits, (i+1)*bits)``, least significant first)."""
     n = values.numel()
+    if bits > 8:
+        b = ((values.reshape(-1, 1).to(torch.int64) >> torch.arange(bits)) & 1).to(torch.uint8)
+        flat = torch.zeros((n * bits + 7) // 8 * 8, dtype=torch.uint8)
+        flat[: n * bits] = b.reshape(-1)
+        return (flat.view(-1, 8).to(torch.int64) << torch.arange(8)).sum(dim=1).to(torch.uint8)
     if bits == 8:
         return values.reshape(-1).to(torch.uint8)
     v = torch.zeros((n + 7) // 8 * 8, dtype=torch.int64)
@@ -120,6 +159,10 @@ def pack_bits(values: torch.Tensor, bits: int) -> torch.Tensor:
 
 def unpack_bits(packed: torch.Tensor, bits: int, n: int) -> torch.Tensor:
     """Inverse of :func:`pack_bits`: ``n`` int64 values."""
+    if bits > 8:
+        raw = packed.reshape(-1).to(torch.int64)
+        b = ((raw[:, None] >> torch.arange(8)) & 1).reshape(-1)[: n * bits].view(n, bits)
+        return (b << torch.arange(bits)).sum(dim=1)
     if bits == 8:
         return packed.reshape(-1)[:n].to(torch.int64)
     groups = (n + 7) // 8
@@ -186,9 +229,8 @@ def encode(
         out["crow"] = crow.to(specs["crow"][1])
         out["col"] = m2.nonzero()[:, 1].to(specs["col"][1])
     elif layout == "nm":
-        m = cfg.nm[1]  # type: ignore[index]
-        idx = mask.reshape(-1, m).nonzero()[:, 1]  # type: ignore[union-attr]
-        out["nm_index"] = pack_bits(idx, _nm_bits(cfg))
+        n, m = cfg.nm  # type: ignore[misc]
+        out["nm_rank"] = pack_bits(nm_ranks(mask, n, m), nm_rank_bits(n, m))  # type: ignore[arg-type]
     return out
 
 
@@ -198,7 +240,6 @@ def kept_positions(
     """Flat indices of the stored values (row-major), or None for a dense weight."""
     layout = storage_layout(shape, cfg)
     numel, rows, cols = _dims(shape)
-    kept = kept_count(shape, cfg)
     if layout == "dense":
         return None
     if layout == "bitmask":
@@ -208,8 +249,10 @@ def kept_positions(
         row = torch.repeat_interleave(torch.arange(rows), counts)
         return row * cols + tensors["col"].to(torch.int64)
     n, m = cfg.nm  # type: ignore[misc]
-    idx = unpack_bits(tensors["nm_index"], _nm_bits(cfg), kept)
-    return torch.arange(numel // m).repeat_interleave(n) * m + idx
+    groups = numel // m
+    ranks = unpack_bits(tensors["nm_rank"], nm_rank_bits(n, m), groups)
+    idx = nm_positions(ranks, n, m).reshape(-1)
+    return torch.arange(groups).repeat_interleave(n) * m + idx
 
 
 def decode_codes(
