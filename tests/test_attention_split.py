@@ -149,3 +149,22 @@ def test_meta() -> None:
     split_attention(model)
     x = torch.empty(2, 3, 8, device="meta")
     assert model.mha(x, x, x)[0].shape == (2, 3, 8)
+
+
+def test_layer_discovery_sees_the_projections_compress_works_on() -> None:
+    from autocompress import compress
+    from autocompress.graph import channel_groups, layers
+    from autocompress.policy import Policy
+
+    model = create_model("tiny-mha").eval()
+    x = _randn(2, 6, 8)
+    infos = {i.name: i for i in layers(model, x)}
+    proj = ["mha.q_proj", "mha.k_proj", "mha.v_proj", "mha.out_proj"]
+    assert list(infos) == ["inp", *proj, "head"]
+    assert all(infos[n].macs == 6 * 16 * 16 for n in proj)  # per sample, like every layer
+    assert isinstance(model.mha, nn.MultiheadAttention)  # the user's model is left as it was
+    groups = channel_groups(model, x)  # traces: split attention is kept whole, not traced into
+    assert not any(n in g.producers for g in groups for n in proj)
+    small = compress(model, Policy.from_dict({"layers": {n: {"weight_bits": 4} for n in proj}}),
+                     form="deploy", example_input=x)
+    assert all(type(small.get_submodule(n)).__name__ == "DeployLeaf" for n in proj)

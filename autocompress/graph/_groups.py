@@ -53,6 +53,9 @@ def channel_groups(
     output channels they are) are listed. Raises GraphError when torch.fx cannot trace
     the model or the traced graph cannot run on ``example_input``.
     """
+    from autocompress.graph._layers import with_split_attention
+
+    model = with_split_attention(model)
     gm = _trace(model)
     args = example_input if isinstance(example_input, tuple) else (example_input,)
     _propagate_shapes(model, gm, args)
@@ -61,9 +64,22 @@ def channel_groups(
     return _collect(model, spaces)
 
 
+class _Tracer(fx.Tracer):
+    """torch.fx's tracer, keeping split attention whole (like the nn.MultiheadAttention it
+    replaces): its forward has data-dependent branches, and its projections' channels are
+    tied to the head layout, so they are never channel-pruned."""
+
+    def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
+        from autocompress.models._attention import SplitMultiheadAttention
+
+        return isinstance(m, SplitMultiheadAttention) or super().is_leaf_module(m, module_qualified_name)
+
+
 def _trace(model: nn.Module) -> fx.GraphModule:
     try:
-        return fx.symbolic_trace(model)
+        tracer = _Tracer()
+        graph = tracer.trace(model)
+        return fx.GraphModule(tracer.root, graph, type(model).__name__)
     except Exception as e:  # any tracing failure means: no channel analysis for this model
         raise GraphError(
             f"channel pruning needs torch.fx symbolic tracing, which failed for "

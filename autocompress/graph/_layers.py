@@ -70,14 +70,33 @@ def iter_compressible(model: nn.Module) -> Iterator[tuple[str, nn.Module]]:
             yield name, mod
 
 
+def with_split_attention(model: nn.Module) -> nn.Module:
+    """``model``, or, when it holds ``nn.MultiheadAttention``, a copy with the explicit
+    ``q_proj``/``k_proj``/``v_proj``/``out_proj`` layers that ``compress`` works on, so the
+    names and shapes seen here are the ones a policy can address."""
+    if not any(isinstance(m, nn.MultiheadAttention) for m in model.modules()):
+        return model
+    import copy
+
+    from autocompress.models._attention import split_attention
+
+    copied = copy.deepcopy(model)
+    split_attention(copied)
+    return copied
+
+
 def layers(model: nn.Module, example_input: torch.Tensor | tuple[torch.Tensor, ...]) -> list[LayerInfo]:
     """The compressible layers of ``model`` with shapes and MACs at ``example_input``.
+
+    ``nn.MultiheadAttention`` is seen as its four projections (``<name>.q_proj``, ...), as
+    ``compress`` splits it.
 
     Example::
 
         infos = autocompress.layers(model, torch.randn(1, 1, 28, 28))
         print([(i.name, i.params, i.macs) for i in infos])
     """
+    model = with_split_attention(model)
     found = list(iter_compressible(model))
     if not found:
         raise GraphError(
