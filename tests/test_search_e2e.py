@@ -9,10 +9,14 @@ from pathlib import Path
 
 import optuna
 import pytest
+import torch
 import yaml
 
 from autocompress import Policy
 from autocompress.cli import main
+from autocompress.models import MODELS, ModelSpec, register_model
+from autocompress.tasks import Task, TrainConfig
+from autocompress.tasks._datasets import load_digits_data
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -81,3 +85,58 @@ def test_bad_input_exits_2_with_one_line(tmp_path: Path, capsys: pytest.CaptureF
     assert len(err) == 1 and "budget" in err[0] and "bad.yaml" in err[0]
     assert main(["validate", str(tmp_path / "missing.yaml")]) == 2
     assert main(["export", str(_study(tmp_path, 1)), "--trial", "0", "-o", str(tmp_path / "p.yaml")]) == 2
+
+
+# ---- a new user's own model: residual depthwise block, attention, a layer used twice ----------
+class _Block(torch.nn.Module):
+    def __init__(self, c: int) -> None:
+        super().__init__()
+        self.dw = torch.nn.Conv2d(c, c, 3, padding=1, groups=c)
+        self.pw = torch.nn.Conv2d(c, c, 1)
+        self.bn = torch.nn.BatchNorm2d(c)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + torch.relu(self.bn(self.pw(self.dw(x))))
+
+
+class UserHybrid(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = torch.nn.Conv2d(1, 16, 3, padding=1)
+        self.block = _Block(16)
+        self.attn = torch.nn.MultiheadAttention(16, 2, batch_first=True)
+        self.shared = torch.nn.Linear(16, 16)
+        self.head = torch.nn.Linear(16, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        t = self.block(torch.relu(self.stem(x))).flatten(2).transpose(1, 2)
+        t = t + self.attn(t, t, t, need_weights=False)[0]
+        t = torch.relu(self.shared(torch.relu(self.shared(t))))  # one layer, called twice
+        return self.head(t.mean(1))
+
+
+def user_hybrid_task() -> Task:
+    if "e2e-user-hybrid" not in MODELS.names():
+        register_model("e2e-user-hybrid", ModelSpec(UserHybrid, (1, 8, 8), 10))
+    return Task("e2e-user-hybrid", "e2e-user-hybrid", load_digits_data, train=TrainConfig(epochs=3))
+
+
+def test_user_model_with_attention_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(tmp_path)  # outside the repository: the space is found by its bare name
+    monkeypatch.setenv("AUTOCOMPRESS_CACHE", str(tmp_path / "cache"))
+    study = {"name": "user", "task": f"{__name__}:user_hybrid_task", "space": "joint",
+             "objectives": {"metric": "maximize", "size": "minimize", "latency": {"device": "xeon-8480"}},
+             "budget": {"trials": 4}, "sampler": {"name": "random"}, "seed": 0,
+             "finetune": {"steps": 10, "eval_every": 5}, "warm_start": {"enabled": True, "uniform_bits": [8]}}
+    (tmp_path / "user.yaml").write_text(yaml.safe_dump(study))
+    assert main(["search", "user.yaml", "--no-progress"]) == 0
+    db = tmp_path / "runs" / "user" / "study.db"
+    assert main(["pareto", str(db)]) == 0  # the study's database is enough
+    assert main(["export", str(db), "--trial", "0", "-o", "p.yaml"]) == 0
+    policy = Policy.load(tmp_path / "p.yaml")
+    assert {"attn.q_proj", "attn.k_proj", "attn.v_proj", "attn.out_proj", "shared"} <= set(dict(policy.layers))
+    assert main(["apply", "p.yaml", "-o", "applied"]) == 0
+    report = json.loads((tmp_path / "applied" / "report.json").read_text())
+    assert report["measured"]["tensor_bytes"] == policy.meta["predicted"]["size_bytes"]
+    assert report["measured"]["tensor_bytes"] < report["fp32"]["tensor_bytes"]

@@ -60,6 +60,14 @@ def test_defaults_and_space_lookup(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert cfg.latency_device is None
 
 
+def test_bare_space_name_is_found_from_any_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # a user's own folder: no search_spaces/ here
+    cfg = load_study_config(write(tmp_path, MINIMAL, "mine.yaml"))
+    assert cfg.space == load_space(ROOT / "search_spaces" / "joint.yaml")
+    with pytest.raises(ConfigError, match=r"not found; .*shipped space: .*joint.*pruning"):
+        load_study_config(write(tmp_path, MINIMAL.replace("joint", "jont"), "typo.yaml"))
+
+
 def test_space_relative_to_study_file_and_inline(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

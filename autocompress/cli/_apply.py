@@ -39,13 +39,16 @@ def run(args: argparse.Namespace) -> int:
             ("size (file bytes)", None, report["measured"]["file_bytes"]),
             ("latency ms (1 thread, batch 1)", report["predicted"].get("latency_ms"),
              report["measured"]["latency_ms"]),
+            ("  latency predicted for / measured on", report["predicted"].get("latency_device") or "-",
+             "this machine"),
             (f"validation {report['metric_name']}", report["predicted"].get("metric"),
              report["measured"]["val_metric"]),
             (f"test {report['metric_name']}", None, report["measured"]["test_metric"])]
     print(f"{'':34s}{'predicted':>14s}{'measured':>14s}")
     for name, pred, meas in rows:
-        p = "-" if pred is None else f"{pred:.5g}"
-        print(f"{name:34s}{p:>14s}{meas:>14.5g}")
+        p = "-" if pred is None else pred if isinstance(pred, str) else f"{pred:.5g}"
+        m = meas if isinstance(meas, str) else f"{meas:.5g}"
+        print(f"{name:34s}{p:>14s}{m:>14s}")
     print(f"fp32 base: {report['fp32']['tensor_bytes']} bytes, {report['fp32']['latency_ms']:.4g} ms, "
           f"test {report['metric_name']} {report['fp32']['test_metric']:.4f}")
     return 0

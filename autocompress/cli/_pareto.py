@@ -13,19 +13,50 @@ if TYPE_CHECKING:
 
 
 def add_parser(p: argparse.ArgumentParser) -> None:
-    p.add_argument("study", type=Path, help="the study file the search ran")
+    p.add_argument("study", type=Path, help="the study file the search ran, or its SQLite file (study.db)")
     p.add_argument("--storage", default=None, help="override the storage URL")
     p.add_argument("--all", action="store_true", help="print every trial, not only the front")
 
 
+def is_sqlite_file(path: Path) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(16) == b"SQLite format 3\x00"
+    except OSError:
+        return False
+
+
+def _from_storage(url: str, where: str) -> tuple[StudyConfig, optuna.Study]:
+    """The one study in a storage, with the config the search stored in it."""
+    import optuna
+
+    from autocompress.errors import ConfigError
+    from autocompress.search._storage import open_storage
+    from autocompress.search.export import stored_config
+
+    storage = open_storage(url)
+    names = [s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)]
+    if len(names) != 1:
+        raise ConfigError(f"{where}: holds {len(names)} studies ({', '.join(names) or 'none'}); pass the "
+                          "study file instead, or --storage URL with the study file")
+    study = optuna.load_study(study_name=names[0], storage=storage)
+    return stored_config(study), study
+
+
 def load_study(args: argparse.Namespace) -> tuple[StudyConfig, optuna.Study]:
-    """(config, optuna study) for an existing study; a clear error if it was never run."""
+    """(config, optuna study) for an existing study; a clear error if it was never run.
+
+    ``args.study`` is the study file, or the study's SQLite file (``runs/<name>/study.db``):
+    the config is then the resolved one the search stored in the study.
+    """
     import optuna
 
     from autocompress.cli._search import load_with_overrides
     from autocompress.errors import ConfigError
     from autocompress.search._storage import open_storage
 
+    if is_sqlite_file(args.study):
+        return _from_storage(f"sqlite:///{args.study.resolve()}", str(args.study))
     cfg = load_with_overrides(args)
     storage = open_storage(cfg.storage)
     try:

@@ -32,7 +32,11 @@ def read_yaml(path: str | Path, what: str) -> Any:
     p = Path(path)
     if not p.is_file():
         raise ConfigError(f"{p}: {what} file not found (check the path, relative to {Path.cwd()})")
-    return parse_yaml(p.read_text(), str(p))
+    try:
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{p}: not a text YAML file (is it a database or a binary?); give the {what} file") from None
+    return parse_yaml(text, str(p))
 
 
 def mapping(raw: Any, where: str) -> dict[str, Any]:

@@ -210,11 +210,23 @@ def _task(raw: Any, where: str) -> str:
     return t
 
 
+def builtin_spaces_dir() -> Path:
+    """The shipped search spaces (``search_spaces/`` beside the installed package source)."""
+    return Path(__file__).resolve().parents[2] / "search_spaces"
+
+
+def builtin_space_names() -> list[str]:
+    d = builtin_spaces_dir()
+    return sorted(p.stem for p in d.glob("*.yaml")) if d.is_dir() else []
+
+
 def _candidates(rel: str, base: Path) -> list[Path]:
     bases = [base, base.parent, Path.cwd()]
     rels = [Path(rel)]
     if "/" not in rel and not rel.endswith((".yaml", ".yml")):
         rels = [Path("search_spaces") / f"{rel}.yaml"]  # a bare name: a shipped space
+        # ... also found from any folder: the spaces that ship with autocompress
+        return [*(b / r for r in rels for b in bases), builtin_spaces_dir() / f"{rel}.yaml"]
     return [b / r for r in rels for b in bases]
 
 
@@ -228,7 +240,8 @@ def _space(raw: Any, where: str, base: Path) -> SearchSpace:
             return SearchSpace.load(p.resolve())
     raise ConfigError(
         f"{where}: search space {rel!r} not found; looked at {[str(p) for p in tried]} "
-        "(give a path relative to the study file, or an inline mapping)"
+        f"(give a path relative to the study file, an inline mapping, or a shipped space: "
+        f"{', '.join(builtin_space_names()) or 'none found'})"
     )
 
 

@@ -89,7 +89,7 @@ def mnist_dir(data_dir: str | os.PathLike[str] | None) -> Path:
     if chosen is None:
         raise DataError(
             "MNIST tasks need the directory of the IDX files: pass the task setting "
-            f"data_dir=... (study file: task.settings.data_dir) or set ${MNIST_DIR_ENV}"
+            f"data_dir=... (study file: task_settings: {{data_dir: ...}}) or set ${MNIST_DIR_ENV}"
         )
     path = Path(chosen).expanduser()
     if not path.is_dir():

@@ -11,7 +11,7 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
-from autocompress.errors import ConfigError
+from autocompress.errors import AutocompressError, ConfigError
 from autocompress.registry import Registry
 from autocompress.tasks._task import Task
 
@@ -38,7 +38,14 @@ def get_task(name: str, **settings: Any) -> Task:
     """
     builder = _import_builder(name) if ":" in name else TASKS.get(name)
     _check_settings(name, builder, settings)
-    task = builder(**settings)
+    try:
+        task = builder(**settings)
+    except AutocompressError:
+        raise
+    except Exception as e:  # the user's task function failed: one clear line, cause kept
+        raise ConfigError(
+            f"task {name!r} failed to build: {type(e).__name__}: {e} (run with --debug for the traceback)"
+        ) from e
     if not isinstance(task, Task):
         raise ConfigError(
             f"task {name!r} must return an autocompress.tasks.Task, got {type(task).__name__}"
@@ -56,6 +63,13 @@ def _import_builder(ref: str) -> TaskBuilder:
         raise ConfigError(
             f"cannot import module {module_name!r} of user task {ref!r}: {e}; "
             "is it installed or on PYTHONPATH?"
+        ) from e
+    except AutocompressError:
+        raise
+    except Exception as e:  # the user's module failed while importing: say where, keep the cause
+        raise ConfigError(
+            f"importing module {module_name!r} of user task {ref!r} failed: {type(e).__name__}: {e} "
+            "(run with --debug for the traceback)"
         ) from e
     builder = getattr(module, attr, None)
     if not callable(builder):
