@@ -37,12 +37,14 @@ class Option:
 
 
 def unit_policy(u: Unit, wb: int, sp: float | str) -> Policy:
-    """Only this unit compressed (weight-only quantisation, no act quant)."""
+    """Only this unit compressed (weight-only quantisation, no act quant), with the unit's
+    granularity and symmetry, so its size is the size the sampler's choice will have."""
+    q = {"granularity": u.granularity, "symmetric": u.symmetric}
     if isinstance(sp, str):
         n, m = parse_nm(sp) or (1, 2)
-        cfg = LayerConfig(weight_bits=wb, pattern=sp, sparsity=1 - n / m)
+        cfg = LayerConfig(weight_bits=wb, pattern=sp, sparsity=1 - n / m, **q)
     else:
-        cfg = LayerConfig(weight_bits=wb, sparsity=float(sp))
+        cfg = LayerConfig(weight_bits=wb, sparsity=float(sp), **q)
     return Policy(layers=tuple((n, cfg) for n in u.layers))
 
 
@@ -73,7 +75,11 @@ def sensitivity(ctx: SearchContext) -> dict[str, dict[str, float]]:
 
 
 def allocations(ctx: SearchContext, drops: dict[str, dict[str, float]], count: int) -> list[dict[str, Option]]:
-    """Up to ``count`` allocations spread over size, each optimal for some lambda."""
+    """Up to ``count`` allocations spread over size, each optimal for some lambda.
+
+    Only allocations within the study's ``max_size_kb`` are kept (a larger one would be
+    rejected untrained); if none fits, the smallest one is returned.
+    """
     identity = ctx.size_of(Policy())
     table: list[list[tuple[float, float, Option]]] = []  # per unit: (drop, delta bytes, option)
     for u in ctx.bound.units:
@@ -91,6 +97,9 @@ def allocations(ctx: SearchContext, drops: dict[str, dict[str, float]], count: i
         total = identity + sum(p[1] for p in pick)
         seen.setdefault(sig, (total, {u.layers[0]: p[2] for u, p in zip(ctx.bound.units, pick, strict=True)}))
     ordered = sorted(seen.values(), key=lambda v: v[0])
+    limit = ctx.cfg.constraints.max_size_kb
+    if limit is not None:
+        ordered = [v for v in ordered if v[0] <= limit * 1024.0] or ordered[:1]
     if len(ordered) <= count:
         return [a for _, a in ordered]
     idx = np.unique(np.linspace(0, len(ordered) - 1, count).round().astype(int))
