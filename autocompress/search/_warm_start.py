@@ -39,12 +39,12 @@ class Option:
 def unit_policy(u: Unit, wb: int, sp: float | str) -> Policy:
     """Only this unit compressed (weight-only quantisation, no act quant), with the unit's
     granularity and symmetry, so its size is the size the sampler's choice will have."""
-    q = {"granularity": u.granularity, "symmetric": u.symmetric}
+    g, sym = u.granularity, u.symmetric
     if isinstance(sp, str):
         n, m = parse_nm(sp) or (1, 2)
-        cfg = LayerConfig(weight_bits=wb, pattern=sp, sparsity=1 - n / m, **q)
+        cfg = LayerConfig(weight_bits=wb, pattern=sp, sparsity=1 - n / m, granularity=g, symmetric=sym)
     else:
-        cfg = LayerConfig(weight_bits=wb, sparsity=float(sp), **q)
+        cfg = LayerConfig(weight_bits=wb, sparsity=float(sp), granularity=g, symmetric=sym)
     return Policy(layers=tuple((n, cfg) for n in u.layers))
 
 
