@@ -17,7 +17,7 @@ from autocompress.cost import size_bytes
 from autocompress.errors import ConfigError
 from autocompress.evaluate import Evaluator, FinetuneConfig
 from autocompress.policy import Policy
-from autocompress.tasks import base_model, get_task, test_metric, validation_metric
+from autocompress.tasks import base_model, get_task, score_parts, test_metric, validation_metric
 
 
 def _task_of(policy: Policy, task: str | None, data_dir: str | None) -> tuple[str, dict[str, Any], int]:
@@ -97,6 +97,8 @@ def apply_policy(policy: Policy, out_dir: Path, *, task: str | None = None, data
     with torch.no_grad():
         lat = measure_model(loaded, one, threads=threads)
         base_lat = measure_model(base, one, threads=threads)
+    test_scores = score_parts(loaded, data.test, t.metric)  # the metric, and its parts if any
+    parts = {k: v for k, v in test_scores.items() if k != t.metric.name}
     predicted = dict(policy.meta.get("predicted") or {})
     predicted["size_bytes_now"] = size_bytes(base, policy, example)
     return {
@@ -113,7 +115,8 @@ def apply_policy(policy: Policy, out_dir: Path, *, task: str | None = None, data
             "latency_ms": lat,
             "latency_threads": threads,
             "val_metric": validation_metric(t, loaded),
-            "test_metric": test_metric(t, loaded),
+            "test_metric": test_scores[t.metric.name],
+            **({"test_metric_parts": parts} if parts else {}),
         },
         "fp32": {
             "tensor_bytes": state_bytes(base),

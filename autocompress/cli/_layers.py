@@ -19,9 +19,11 @@ def run(args: argparse.Namespace) -> int:
     task = get_task(args.task, **settings)
     model = task.create_model(0).eval()
     x = task.example_input()
-    print(f"{'layer':28s}{'kind':8s}{'in':>6s}{'out':>6s}{'params':>10s}{'MACs':>12s}")
-    for i in layers(model, x):
-        print(f"{i.name:28s}{i.kind:8s}{i.in_channels:6d}{i.out_channels:6d}{i.params:10d}{i.macs:12d}")
+    infos = layers(model, x)
+    w = max(28, 2 + max(len(i.name) for i in infos))  # HF models have long module paths
+    print(f"{'layer':{w}s}{'kind':8s}{'in':>6s}{'out':>6s}{'params':>10s}{'MACs':>12s}")
+    for i in infos:
+        print(f"{i.name:{w}s}{i.kind:8s}{i.in_channels:6d}{i.out_channels:6d}{i.params:10d}{i.macs:12d}")
     try:
         groups = channel_groups(model, x)
     except GraphError as e:

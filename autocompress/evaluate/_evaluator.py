@@ -4,6 +4,12 @@ validation metric.
 One :class:`Evaluator` serves a whole search: it holds the base model's weights and its
 logits on the training split (the teacher is never run again), and builds every candidate
 from a fresh copy, so nothing of one candidate survives into the next.
+
+The fine-tune loss depends on what the task's targets are (``Task.targets``): with labels,
+logit distillation from the base model (the policy's temperature and alpha) beside the task
+loss on the labels; with the base model's own outputs (an embedding task judged by
+fidelity), the task loss against those targets, which already is distillation from the base
+model, so the training targets serve as the teacher's outputs and the teacher is never run.
 """
 
 from __future__ import annotations
@@ -40,7 +46,10 @@ class Evaluator:
         self._state = {k: v.detach().clone() for k, v in base.state_dict().items()}
         data = task.data()
         self._train, self._val = data.train, data.val
-        self.teacher_logits = predict(base, data.train.x).detach()
+        if task.targets == "base_outputs":  # y already is the teacher's output on x
+            self.teacher_logits = data.train.y
+        else:
+            self.teacher_logits = predict(base, data.train.x).detach()
         self.base_metric = score(base, data.val, task.metric)
 
     def fresh_base(self) -> nn.Module:
@@ -88,11 +97,19 @@ class Evaluator:
             seconds=time.perf_counter() - start,
         )
 
+    def _loss(self, out: torch.Tensor, idx: torch.Tensor, policy: Policy) -> torch.Tensor:
+        """The fine-tune loss of one batch (see the module docstring)."""
+        from autocompress.techniques.distill import distill_loss
+
+        targets = self._train.y[idx]
+        if self.task.targets == "base_outputs":
+            return self.task.loss(out, targets)
+        return distill_loss(out, self.teacher_logits[idx], targets, policy.distill,
+                            hard_loss=self.task.loss)
+
     def _finetune(
         self, model: nn.Module, policy: Policy, callback: Callback | None, seed: int
     ) -> tuple[list[tuple[int, float]], int, bool]:
-        from autocompress.techniques.distill import distill_loss
-
         cfg, train, task = self.config, self._train, self.task
         history: list[tuple[int, float]] = []
         params = [p for p in model.parameters() if p.requires_grad]
@@ -103,9 +120,7 @@ class Evaluator:
         model.train()
         for step in range(1, cfg.steps + 1):
             idx = next(index)
-            out = model(train.x[idx])
-            loss = distill_loss(out, self.teacher_logits[idx], train.y[idx], policy.distill,
-                                hard_loss=task.loss)
+            loss = self._loss(model(train.x[idx]), idx, policy)
             if not torch.isfinite(loss):
                 raise TrialFailed(
                     f"fine-tune diverged at step {step}: loss={loss.item()} "

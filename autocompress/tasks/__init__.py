@@ -11,9 +11,18 @@ Example::
 
 from autocompress.tasks import _builtin  # noqa: F401  (registers the built-in tasks)
 from autocompress.tasks._base import CACHE_ENV, base_key, base_model, base_record, train_base
-from autocompress.tasks._builtin import DEFAULT_TASK
+from autocompress.tasks._builtin import DEFAULT_TASK, TASK_EXTRAS, missing_extra
 from autocompress.tasks._datasets import load_digits_data, load_mnist1d_data, load_mnist_data
+from autocompress.tasks._embedding import (
+    FIDELITY,
+    cosine_distance,
+    fidelity,
+    fidelity_parts,
+    mean_cosine,
+    retrieval_agreement,
+)
 from autocompress.tasks._idx import MNIST_DIR_ENV, read_idx, read_mnist_split
+from autocompress.tasks._minilm import load_minilm_texts
 from autocompress.tasks._registry import TASKS, TaskBuilder, get_task, register_task
 from autocompress.tasks._task import (
     ACCURACY,
@@ -24,14 +33,17 @@ from autocompress.tasks._task import (
     TrainConfig,
     accuracy,
 )
-from autocompress.tasks._train import predict, score, test_metric, validation_metric
+from autocompress.tasks._texts import generate_sentences
+from autocompress.tasks._train import predict, score, score_parts, test_metric, validation_metric
 
 __all__ = [
     "ACCURACY",
     "CACHE_ENV",
     "DEFAULT_TASK",
+    "FIDELITY",
     "MNIST_DIR_ENV",
     "TASKS",
+    "TASK_EXTRAS",
     "Metric",
     "Split",
     "Task",
@@ -42,15 +54,24 @@ __all__ = [
     "base_key",
     "base_model",
     "base_record",
+    "cosine_distance",
+    "fidelity",
+    "fidelity_parts",
+    "generate_sentences",
     "get_task",
     "load_digits_data",
+    "load_minilm_texts",
     "load_mnist1d_data",
     "load_mnist_data",
+    "mean_cosine",
+    "missing_extra",
     "predict",
     "read_idx",
     "read_mnist_split",
     "register_task",
+    "retrieval_agreement",
     "score",
+    "score_parts",
     "test_metric",
     "train_base",
     "validation_metric",

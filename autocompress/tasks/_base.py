@@ -2,6 +2,8 @@
 
 The cache directory is ``$AUTOCOMPRESS_CACHE`` (default ``~/.cache/autocompress``); weights
 are stored with safetensors (no pickle), beside a small JSON record of how they scored.
+A pretrained task's base model is its registered model as built (``Task.pretrained``):
+never trained, and not copied into the cache since it can be rebuilt from its package.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from autocompress.errors import TrialFailed
+from autocompress.errors import ConfigError, TrialFailed
 from autocompress.tasks._task import Task
 from autocompress.tasks._train import (
     batches,
@@ -49,6 +51,10 @@ def base_key(task: Task, seed: int) -> str:
 def train_base(task: Task, seed: int = 0, progress: bool = True) -> nn.Module:
     """Train the task's model from scratch on the training split (deterministic per seed)."""
     from tqdm.auto import tqdm
+
+    if task.pretrained:
+        raise ConfigError(f"task {task.name!r} is pretrained: its base model is "
+                          "task.create_model() as it is (use base_model), there is nothing to train")
 
     cfg, train = task.train, task.data().train
     model = task.create_model(seed)
@@ -91,7 +97,12 @@ def base_model(
     Example::
 
         model = base_model(get_task("digits-cnn"))   # ~20 s the first time, then instant
+
+    A pretrained task (``task.pretrained``) returns ``task.create_model(seed)``: nothing is
+    trained, read from or written to the cache, and ``retrain`` has no effect.
     """
+    if task.pretrained:
+        return task.create_model(seed).eval()
     root = Path(directory) if directory is not None else cache_dir()
     key = base_key(task, seed)
     weights, record = root / f"{key}.safetensors", root / f"{key}.json"
@@ -119,7 +130,10 @@ def base_model(
 
 def base_record(task: Task, seed: int = 0,
                 directory: str | os.PathLike[str] | None = None) -> dict[str, Any] | None:
-    """The JSON record written beside a cached base model (None if not trained yet)."""
+    """The JSON record written beside a cached base model (None if not trained yet, and
+    always for a pretrained task, whose base model is never trained)."""
+    if task.pretrained:
+        return None
     root = Path(directory) if directory is not None else cache_dir()
     path = root / f"{base_key(task, seed)}.json"
     return json.loads(path.read_text()) if path.is_file() else None

@@ -18,11 +18,13 @@ from autocompress.errors import ConfigError
 from autocompress.models import MODELS, create_model
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+Targets = Literal["labels", "base_outputs"]
 
 
 @dataclass(frozen=True)
 class Split:
-    """One split of a data set: inputs ``x`` (float, batch first) and targets ``y``."""
+    """One split of a data set: inputs ``x`` (batch first: float features, or token ids) and
+    targets ``y``."""
 
     x: torch.Tensor
     y: torch.Tensor
@@ -52,10 +54,15 @@ def accuracy(logits: torch.Tensor, targets: torch.Tensor) -> float:
 
 @dataclass(frozen=True)
 class Metric:
-    """A named score of (logits, targets); higher is better."""
+    """A named score of (model outputs, targets) over a whole split; higher is better.
+
+    ``parts``: for a metric that combines several scores, those scores by name (reported
+    beside it; the search uses ``fn`` only).
+    """
 
     name: str
     fn: Callable[[torch.Tensor, torch.Tensor], float]
+    parts: Callable[[torch.Tensor, torch.Tensor], dict[str, float]] | None = None
 
 
 ACCURACY = Metric("accuracy", accuracy)
@@ -94,6 +101,14 @@ class Task:
 
     - ``model``: name of a registered architecture (:mod:`autocompress.models`).
     - ``load``: reads the data and returns fixed splits; called once by :meth:`data`.
+    - ``pretrained``: the registered architecture comes with its trained weights (a model
+      from a package): the base model is ``create_model()`` itself, never trained or cached,
+      and ``train`` is unused.
+    - ``targets``: ``"labels"`` (ground truth: the fine-tune distils the base model's logits,
+      with the policy's temperature and alpha, beside ``loss`` on the labels) or
+      ``"base_outputs"`` (``y`` is the base model's own output on ``x``, e.g. embeddings
+      judged by fidelity: the fine-tune minimises ``loss(student(x), y)``, which already is
+      distillation from the base model, so the policy's temperature and alpha do not apply).
 
     Example::
 
@@ -108,6 +123,8 @@ class Task:
     loss: LossFn = field(default=F.cross_entropy, repr=False)
     metric: Metric = ACCURACY
     train: TrainConfig = TrainConfig()
+    pretrained: bool = False
+    targets: Targets = "labels"
     _cache: dict[str, TaskData] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -115,6 +132,10 @@ class Task:
             raise ConfigError(
                 f"task {self.name!r}: model {self.model!r} is not a registered architecture; "
                 f"register it with autocompress.models.register_model (known: {MODELS.names()})"
+            )
+        if self.targets not in ("labels", "base_outputs"):
+            raise ConfigError(
+                f"task {self.name!r}: targets must be 'labels' or 'base_outputs', got {self.targets!r}"
             )
 
     def data(self) -> TaskData:
@@ -124,7 +145,7 @@ class Task:
         return self._cache["data"]
 
     def create_model(self, seed: int = 0) -> nn.Module:
-        """A freshly initialised (untrained) model."""
+        """A freshly initialised model (untrained, or with its weights for a pretrained task)."""
         return create_model(self.model, seed)
 
     def example_input(self, batch: int = 32) -> torch.Tensor:

@@ -57,7 +57,8 @@ def batches(
 
 @torch.no_grad()
 def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
-    """Logits for all of ``x`` in eval mode (the model's mode is restored afterwards)."""
+    """Outputs (logits, embeddings) for all of ``x`` in eval mode (the model's mode is
+    restored afterwards)."""
     was_training = model.training
     model.eval()
     try:
@@ -69,6 +70,13 @@ def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 1000) -> torch.
 def score(model: nn.Module, split: Split, metric: Metric, batch_size: int = 1000) -> float:
     """The metric of ``model`` on ``split``."""
     return metric.fn(predict(model, split.x, batch_size), split.y)
+
+
+def score_parts(model: nn.Module, split: Split, metric: Metric, batch_size: int = 1000) -> dict[str, float]:
+    """The metric of ``model`` on ``split`` and, if it combines several scores, each of them."""
+    out = predict(model, split.x, batch_size)
+    parts = metric.parts(out, split.y) if metric.parts is not None else {}
+    return {metric.name: metric.fn(out, split.y), **parts}
 
 
 def validation_metric(task: Task, model: nn.Module) -> float:
