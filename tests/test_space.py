@@ -217,3 +217,16 @@ def test_bind_rejects_unknown_exact_layer_and_double_ties() -> None:
 def test_load_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="not found"):
         load_space(tmp_path / "nope.yaml")
+
+
+def test_distillation_ranges_dropped_when_the_task_distils_by_itself() -> None:
+    from types import SimpleNamespace
+
+    from autocompress.search._context import bind_space
+
+    m, x = model_and_input("tiny-mlp")
+    cfg = SimpleNamespace(space=load_space(ROOT / "search_spaces" / "joint.yaml"))
+    labels = bind_space(cfg, m, x, SimpleNamespace(targets="labels"))  # type: ignore[arg-type]
+    own = bind_space(cfg, m, x, SimpleNamespace(targets="base_outputs"))  # type: ignore[arg-type]
+    assert "distill.temperature" in labels.param_names()
+    assert not any(p.startswith("distill.") for p in own.param_names())

@@ -87,16 +87,27 @@ def load_base(cfg: StudyConfig, progress: bool = True, base_state: Mapping[str, 
     return task, base.eval(), task.data().train.x[:64]
 
 
-def bind_space(cfg: StudyConfig, base: nn.Module, example: torch.Tensor) -> BoundSpace:
-    """The study's space bound to the base model's layers and channel groups."""
+def bind_space(cfg: StudyConfig, base: nn.Module, example: torch.Tensor, task: Task | None = None) -> BoundSpace:
+    """The study's space bound to the base model's layers and channel groups.
+
+    For a task whose targets are the base model's own outputs (its fine-tune already is
+    distillation, e.g. ``minilm-embed``), the space's distillation ranges are dropped: the
+    temperature and alpha would do nothing and only dilute the sampler.
+    """
+    from dataclasses import replace
+
     from autocompress.errors import GraphError
+
+    space = cfg.space
+    if task is not None and task.targets != "labels":
+        space = replace(space, distill=None)
 
     infos = layers(base, example)
     try:
         groups = channel_groups(base, example)
     except GraphError:  # untraceable model: the space offers no channel pruning
         groups = []
-    return cfg.space.bind(infos, groups)
+    return space.bind(infos, groups)
 
 
 def build_context(cfg: StudyConfig, progress: bool = True,
@@ -112,7 +123,7 @@ def build_context(cfg: StudyConfig, progress: bool = True,
         base=base,
         example=example,
         latency_input=latency_input,
-        bound=bind_space(cfg, base, example),
+        bound=bind_space(cfg, base, example, task),
         evaluator=Evaluator(task, base, cfg.finetune),
         latency=latency,
         fp32_bytes=size_bytes(base, identity, example),

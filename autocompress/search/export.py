@@ -68,8 +68,8 @@ def export_meta(
 
 def export_policy(cfg: StudyConfig, study: optuna.Study, number: int) -> Policy:
     t = finished_trial(study, number, cfg.name)
-    _task, base, example = load_base(cfg, progress=False)
-    policy = bind_space(cfg, base, example).sample(optuna.trial.FixedTrial(t.params, t.number))
+    task, base, example = load_base(cfg, progress=False)
+    policy = bind_space(cfg, base, example, task).sample(optuna.trial.FixedTrial(t.params, t.number))
     return policy.with_meta(**export_meta(cfg, study.user_attrs, t, state_checksum(base)))
 
 
