@@ -211,8 +211,9 @@ def _task(raw: Any, where: str) -> str:
 
 
 def builtin_spaces_dir() -> Path:
-    """The shipped search spaces (``search_spaces/`` beside the installed package source)."""
-    return Path(__file__).resolve().parents[2] / "search_spaces"
+    """The shipped search spaces (``autocompress/search_spaces``, a link to the repository's
+    top-level ``search_spaces/``; a wheel holds copies)."""
+    return Path(__file__).resolve().parents[1] / "search_spaces"
 
 
 def builtin_space_names() -> list[str]:
