@@ -230,3 +230,39 @@ def test_distillation_ranges_dropped_when_the_task_distils_by_itself() -> None:
     own = bind_space(cfg, m, x, SimpleNamespace(targets="base_outputs"))  # type: ignore[arg-type]
     assert "distill.temperature" in labels.param_names()
     assert not any(p.startswith("distill.") for p in own.param_names())
+
+
+class _ConvFc(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1 = torch.nn.Conv2d(1, 16, 3, padding=1)
+        self.conv2 = torch.nn.Conv2d(16, 16, 3, padding=1)
+        self.fc = torch.nn.Linear(16 * 4 * 4, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(torch.flatten(torch.relu(self.conv2(torch.relu(self.conv1(x)))), 1))
+
+
+@pytest.mark.parametrize(("params", "layer", "pattern"), [
+    ({"conv1.channels": 0.25, "conv2.sparsity": "2:4"}, "conv2", "2:4"),  # 12 x 9 = 108 = 27 x 4
+    ({"conv1.channels": 0.25, "conv2.sparsity": "1:8"}, "conv2", "unstructured"),  # 108 % 8 != 0
+    ({"conv2.channels": 0.25, "fc.sparsity": "2:16"}, "fc", "2:16"),  # flatten: 12 x 16 = 192 = 12 x 16
+    ({"conv2.channels": 0.5, "fc.sparsity": "1:8"}, "fc", "1:8"),  # 8 x 16 = 128
+])
+def test_nm_kept_when_pruned_input_still_divides(params: dict, layer: str, pattern: str) -> None:
+    from autocompress import compress, size_bytes
+    from autocompress.artifact import state_bytes
+
+    model, x = _ConvFc().eval(), torch.randn(2, 1, 4, 4)
+    space = SearchSpace.from_dict({"rules": [{
+        "layers": "default", "weight_bits": [8], "sparsity": [0.0],
+        "patterns": ["channel", "2:4", "1:8", "2:16"], "channel_ratios": [0.0, 0.25, 0.5]}]})
+    bound = space.bind(layers(model, x), channel_groups(model, x))
+    full = {"conv1.channels": 0.0, "conv2.channels": 0.0, "conv1.sparsity": 0.0, "conv2.sparsity": 0.0,
+            "fc.sparsity": 0.0, **params}
+    policy = bound.sample(FixedTrial({k: v for k, v in full.items() if k in bound.param_names()}))
+    cfg = policy.resolve([i.name for i in layers(model, x)])[layer]
+    assert cfg.pattern == pattern and cfg.sparsity > 0
+    for form in ("train", "deploy"):
+        compress(model, policy, form=form, example_input=x)
+    assert size_bytes(model, policy, x) == state_bytes(compress(model, policy, form="deploy", example_input=x))

@@ -13,9 +13,10 @@ suggested. ``<layer>.sparsity`` is suggested only when a tied layer is not chann
 What the sampler never produces (each would fail later): channel pruning of a blocked
 group or of a group with a producer outside the space; N:M on a layer whose input size is
 not a multiple of M; low rank on grouped convs. And two fall-backs, both deterministic:
-an N:M choice on a layer whose input channels are pruned in the same trial, or that is
-also factorized, becomes unstructured at the same sparsity (its input size is no longer
-known to be a multiple of M).
+an N:M choice on a layer that is also factorized, or whose input channels are pruned in
+the same trial down to a row length that M no longer divides (or that cannot be worked
+out, e.g. bound to names only), becomes unstructured at the same sparsity. When the
+pruned row length is still a multiple of M, the N:M choice stands.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from autocompress.policy import DistillConfig, LayerConfig, Policy, parse_nm
 from autocompress.policy._config import Granularity
 from autocompress.search import _selectors as selector
 from autocompress.search._rules import DistillSpace, Rule
+from autocompress.techniques.channels import kept_channels
 
 if TYPE_CHECKING:
     from optuna.trial import BaseTrial
@@ -52,6 +54,14 @@ class GroupLike(Protocol):
 
 
 @dataclass(frozen=True)
+class Row:
+    """A layer's input axis (in_features / in_channels) and its weight row length."""
+
+    in_axis: int
+    row_len: int
+
+
+@dataclass(frozen=True)
 class Unit:
     """One set of choices, shared by ``layers`` (several when tied); named by ``layers[0]``."""
 
@@ -62,6 +72,7 @@ class Unit:
     ranks: tuple[float | None, ...]
     granularity: Granularity
     symmetric: bool
+    rows: tuple[Row | None, ...] = ()  # per layer; None (or empty) = unknown
 
 
 @dataclass(frozen=True)
@@ -71,6 +82,8 @@ class ChannelChoice:
     producers: tuple[str, ...]
     inputs_shrunk: tuple[str, ...]  # other compressible members: their input loses channels
     ratios: tuple[float, ...]
+    channels: int = 0  # the group's channel count (0 = unknown)
+    blocks: tuple[int | None, ...] = ()  # per shrunk member: input entries per channel
 
 
 @dataclass(frozen=True)
@@ -101,13 +114,17 @@ class BoundSpace:
             k: _float(trial, f"distill.{k}", lo, hi) for k, (lo, hi) in _distill_items(self.distill)
         }
         ratio: dict[str, float] = {}
-        shrunk: set[str] = set()
+        lost: dict[str, int | None] = {}  # input entries a member loses (None = unknown)
         for c in self.channels:
             r = float(_pick(trial, f"{c.producers[0]}.channels", c.ratios))
             for p in c.producers:
                 ratio[p] = r
             if r > 0:
-                shrunk.update(c.inputs_shrunk)
+                for m, block in zip(c.inputs_shrunk, c.blocks or (None,) * len(c.inputs_shrunk), strict=True):
+                    before = lost.get(m, 0)
+                    gone = None if block is None or not c.channels else (
+                        (c.channels - kept_channels(c.channels, r)) * block)
+                    lost[m] = None if before is None or gone is None else before + gone
         configs = {n: LayerConfig() for n in self.layers}
         for u in self.units:
             lead = u.layers[0]
@@ -116,10 +133,10 @@ class BoundSpace:
             rank = _pick(trial, f"{lead}.rank", u.ranks)
             needs_sparsity = any(ratio.get(n, 0.0) == 0.0 for n in u.layers)
             sp = _pick(trial, f"{lead}.sparsity", u.sparsity) if needs_sparsity else 0.0
-            for n in u.layers:
-                sparsity, pattern = _sparsity(
-                    ratio.get(n, 0.0), sp, n in shrunk or rank is not None
-                )
+            rows = u.rows or (None,) * len(u.layers)
+            for n, row in zip(u.layers, rows, strict=True):
+                unsafe = rank is not None or (n in lost and not _nm_fits(row, lost[n], sp))
+                sparsity, pattern = _sparsity(ratio.get(n, 0.0), sp, unsafe)
                 configs[n] = LayerConfig(
                     weight_bits=wb,
                     act_bits=ab,
@@ -140,6 +157,17 @@ def _sparsity(channel: float, choice: SparsityChoice, nm_unsafe: bool) -> tuple[
         n, m = parse_nm(choice) or (0, 1)
         return (1.0 - n / m, "unstructured" if nm_unsafe else choice)
     return float(choice), "unstructured"
+
+
+def _nm_fits(row: Row | None, lost: int | None, choice: SparsityChoice) -> bool:
+    """Whether an N:M ``choice`` still divides the row after the input lost ``lost`` entries."""
+    nm = parse_nm(choice) if isinstance(choice, str) else None
+    if nm is None:
+        return True
+    if row is None or lost is None or row.row_len % row.in_axis:
+        return False
+    new_row = (row.in_axis - lost) * (row.row_len // row.in_axis)
+    return new_row >= nm[1] and new_row % nm[1] == 0
 
 
 def _pick(trial: BaseTrial, name: str, choices: Sequence[Any]) -> Any:
@@ -214,9 +242,22 @@ def _unit(ls: tuple[str, ...], rules: dict[str, Rule], infos: dict[str, LayerInf
     ranks = r.rank_ratios
     if any(n in infos and infos[n].groups != 1 for n in ls):
         ranks = (None,)
+    rows = tuple(_row(infos.get(n)) for n in ls)
     return Unit(
-        ls, r.weight_bits, r.act_bits, tuple(sparsity) or (0.0,), ranks, r.granularity, r.symmetric
+        ls, r.weight_bits, r.act_bits, tuple(sparsity) or (0.0,), ranks, r.granularity, r.symmetric, rows
     )
+
+
+def _row(info: LayerInfo | None) -> Row | None:
+    if info is None or info.groups != 1:
+        return None
+    return Row(info.in_channels, prod(info.weight_shape[1:]))
+
+
+def _block(g: GroupLike, member: str) -> int | None:
+    """Input entries per group channel of ``member`` (H*W after a flatten), if known."""
+    blocks = [u.block for u in getattr(g, "uses", ()) if u.module == member and u.role == "in"]
+    return sum(blocks) if blocks else None
 
 
 def _nm_ok(info: LayerInfo | None, m: int) -> bool:
@@ -248,5 +289,6 @@ def _channels(
             continue
         claimed.update(prods)
         shrunk = tuple(m for m in g.members if m in names and m not in prods)
-        out.append(ChannelChoice(prods, shrunk, tuple(levels)))
+        out.append(ChannelChoice(prods, shrunk, tuple(levels), int(getattr(g, "channels", 0) or 0),
+                                 tuple(_block(g, m) for m in shrunk)))
     return tuple(out)
