@@ -61,14 +61,20 @@ def main() -> None:
     ap.add_argument("--policies", type=int, default=30)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--interleave", action="store_true",
+                    help="time all policies and their leaves round-robin, best round each")
+    ap.add_argument("--only", choices=["cnn", "mlp"], default=None)
     args = ap.parse_args()
     torch.manual_seed(0)
     cases = (("cnn", bench_cnn(), torch.randn(8, 3, 32, 32)),
              ("mlp", bench_mlp(), torch.randn(64, 784)))
     for name, model, x in cases:
+        if args.only and name != args.only:
+            continue
         t0 = time.perf_counter()
         report = run_check(model.eval(), x, n_policies=args.policies, seed=args.seed,
-                           threads=args.threads, name=name)
+                           threads=args.threads, name=name, rounds=args.rounds, interleave=args.interleave)
         print(report.table())
         if report.skipped:
             print(f"  skipped {len(report.skipped)}: {report.skipped[:3]}")

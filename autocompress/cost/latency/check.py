@@ -14,6 +14,7 @@ Example::
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -30,7 +31,7 @@ from autocompress.cost.latency._local import profile_device
 from autocompress.cost.latency._measured import MeasuredModel
 from autocompress.cost.latency._policies import prunable_groups, random_policy
 from autocompress.cost.latency._table import LeafTable, leaf_key
-from autocompress.cost.latency.profiler import measure_model, profile_model, profile_plan
+from autocompress.cost.latency.profiler import measure_leaf, measure_model, profile_model, profile_plan
 from autocompress.errors import PolicyError
 from autocompress.policy import Policy
 
@@ -104,16 +105,37 @@ def local_device(threads: int) -> DeviceProfile:
     return device_profile("local", threads=threads)
 
 
+def _interleaved(models: Sequence[nn.Module], plans: Sequence[Sequence[Any]], example_input: Any,
+                 table: LeafTable, threads: int, rounds: int) -> list[float]:
+    """End-to-end milliseconds of ``models``: in every round, every leaf of every plan is timed
+    again and then every model once; each figure is its best round. Slow spells of a shared
+    machine (its speed can move by tens of percent within a minute) then hit every policy and
+    every leaf alike instead of whichever happened to be timed during them."""
+    leaves = {leaf_key(q): q for p in plans for q in p}
+    best_leaf: dict[str, float] = {}
+    best = [math.inf] * len(models)
+    for _ in range(max(rounds, 1)):
+        for key, q in leaves.items():
+            best_leaf[key] = min(best_leaf.get(key, math.inf), measure_leaf(q, threads=threads))
+        for i, m in enumerate(models):
+            best[i] = min(best[i], measure_model(m, example_input, threads=threads, rounds=1))
+    for key, q in leaves.items():
+        table.add_leaf(q, best_leaf[key], "deploy")
+    return best
+
+
 def run_check(model: nn.Module, example_input: Any, *, n_policies: int = 20, seed: int = 0,
               threads: int = 1, name: str = "model", rounds: int = 3,
-              fresh: bool = True) -> CheckReport:
+              fresh: bool = True, interleave: bool = False) -> CheckReport:
     """Measure ``n_policies`` random deploy forms of ``model`` and score every latency model.
 
     End-to-end times are the minimum over ``rounds`` of the median of timed blocks, in
     thread CPU time at one thread (see :mod:`autocompress.cost.latency._timing`).
     With ``fresh``, each policy's leaves are timed again right before its end-to-end run,
     so that load from other processes drifting over minutes affects both sides alike; the
-    dense model is timed again at the end and the drift is reported.
+    dense model is timed again at the end and the drift is reported. With ``interleave``,
+    all policies are built first and timed round-robin with their leaves instead (see
+    :func:`_interleaved`).
     """
     table = LeafTable.load(fingerprint(threads))
     profile_model(model, example_input, table, threads=threads)
@@ -124,6 +146,7 @@ def run_check(model: nn.Module, example_input: Any, *, n_policies: int = 20, see
     groups = prunable_groups(model, example_input)
     report = CheckReport(name, threads)
     plans = []
+    built = []
     for i in range(n_policies):
         policy = Policy() if i == 0 else random_policy(model, groups, rng)
         try:
@@ -132,10 +155,15 @@ def run_check(model: nn.Module, example_input: Any, *, n_policies: int = 20, see
         except PolicyError as e:
             report.skipped.append(f"policy {i}: {e}")
             continue
+        plans.append(leaves)
+        if interleave:
+            built.append(deployed)
+            continue
         profile_plan(leaves, table, threads=threads, save=False, force=fresh)
         ms = measure_model(deployed, example_input, threads=threads, rounds=rounds)
         report.measured_ms.append(ms)
-        plans.append(leaves)
+    if interleave:
+        report.measured_ms = _interleaved(built, plans, example_input, table, threads, rounds)
     table.save()
     if report.measured_ms:
         dense = compress(model, Policy(), form="deploy", example_input=example_input)
