@@ -307,3 +307,31 @@ def test_measured_model_applies_rest_and_in_model_factor() -> None:
     assert est.rest_ms == pytest.approx(rest)
     assert est.total_ms == pytest.approx(1.2 + rest)
     assert any("x1.200" in n for n in est.notes)
+
+
+def test_interleaved_check_times_round_robin_and_keeps_each_best_round(tmp_path, monkeypatch) -> None:
+    from autocompress.cost.latency import check
+
+    monkeypatch.setenv("AUTOCOMPRESS_CACHE", str(tmp_path))
+    model = create_model("tiny-mlp")
+    x = MODELS.get("tiny-mlp").example_input(4)
+    plans = [plan(model, Policy(), x), plan(model, Policy.from_dict({"default": {"weight_bits": 8}}), x)]
+    calls: list[str] = []
+    slow = iter([3.0, 1.0, 2.0, 5.0])  # model timings in call order: round 1 (m0, m1), round 2 (m0, m1)
+
+    def fake_leaf(p, threads):
+        calls.append("leaf")
+        return 1.0 + 0.5 * (len(calls) < 5)  # the first round's leaves are slower
+
+    def fake_model(m, x, threads, rounds):
+        calls.append(f"model{m}")
+        return next(slow)
+
+    monkeypatch.setattr(check, "measure_leaf", fake_leaf)
+    monkeypatch.setattr(check, "measure_model", fake_model)
+    table = LeafTable(fingerprint(1))
+    best = check._interleaved([0, 1], plans, x, table, threads=1, rounds=2)  # type: ignore[list-item]
+    assert best == [2.0, 1.0]
+    n_leaves = len({leaf_key(q) for p in plans for q in p})
+    assert calls == (["leaf"] * n_leaves + ["model0", "model1"]) * 2
+    assert all(v["ms"] == 1.0 for v in table.leaves.values())
