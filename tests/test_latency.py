@@ -335,3 +335,21 @@ def test_interleaved_check_times_round_robin_and_keeps_each_best_round(tmp_path,
     n_leaves = len({leaf_key(q) for p in plans for q in p})
     assert calls == (["leaf"] * n_leaves + ["model0", "model1"]) * 2
     assert all(v["ms"] == 1.0 for v in table.leaves.values())
+
+
+def test_check_takes_given_policies_after_the_dense_model(tmp_path, monkeypatch) -> None:
+    from autocompress.cost.latency import check
+
+    monkeypatch.setenv("AUTOCOMPRESS_CACHE", str(tmp_path))
+    model = create_model("tiny-mlp")
+    x = MODELS.get("tiny-mlp").example_input(4)
+    timed: list[int] = []
+    monkeypatch.setattr(check, "profile_model", lambda *a, **k: None)
+    monkeypatch.setattr(check, "measure_leaf", lambda p, threads: 0.01)
+    monkeypatch.setattr(check, "measure_model", lambda m, x, threads, rounds: timed.append(1) or 0.05)
+    monkeypatch.setattr(check, "local_device", lambda threads: dataclasses.replace(
+        device_profile("xeon-8480"), name="local", fingerprint=fingerprint(1).key))
+    given = [Policy.from_dict({"default": {"weight_bits": 8}}), Policy.from_dict({"default": {"sparsity": 0.5}})]
+    report = check.run_check(model, x, policies=given, rounds=2, interleave=True)
+    assert len(report.measured_ms) == 3 and len(report.predicted_ms["measured"]) == 3
+    assert len(timed) == 2 * 3 + 1  # 2 rounds x 3 policies, then the dense model again for the drift

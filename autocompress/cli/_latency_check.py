@@ -1,9 +1,11 @@
-"""``autocompress latency-check``: build deploy artifacts for N random policies, measure them
-end to end, and score each latency model (MAPE, Spearman, share within +-10%)."""
+"""``autocompress latency-check``: build deploy artifacts for N random policies (or a study's
+Pareto set), measure them end to end, and score each latency model (MAPE, Spearman, share
+within +-10%)."""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 
 def add_parser(p: argparse.ArgumentParser) -> None:
@@ -13,15 +15,34 @@ def add_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--batch", type=int, default=1, help="batch size of the timed input")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--study", type=Path, default=None,
+                   help="check the Pareto set of this study (its file or study.db) instead of random policies")
+    p.add_argument("--rounds", type=int, default=3, help="timing rounds (the best is kept)")
+    p.add_argument("--no-interleave", dest="interleave", action="store_false",
+                   help="time each policy once, right after re-timing its leaves (default: round-robin)")
 
 
 def run(args: argparse.Namespace) -> int:
     from autocompress.cost.latency.check import run_check
     from autocompress.tasks import get_task
 
-    task = get_task(args.task, **({"data_dir": args.data_dir} if args.data_dir else {}))
+    name, settings, policies = args.task, {}, None
+    if args.study is not None:
+        from autocompress.cli._pareto import load_study
+        from autocompress.search._browse import stored_policy
+        from autocompress.search._front import front_table
+
+        cfg, study = load_study(args)
+        name, settings = cfg.task, dict(cfg.task_settings)
+        front = set(front_table(study)["trial"]) if len(study.trials) else set()
+        policies = [p for t in study.get_trials(deepcopy=False)
+                    if t.number in front and (p := stored_policy(t)) is not None]
+    if args.data_dir:
+        settings["data_dir"] = args.data_dir
+    task = get_task(name, **settings)
     model = task.create_model(0).eval()
     x = task.example_input()[: args.batch]
-    report = run_check(model, x, n_policies=args.policies, seed=args.seed, threads=args.threads, name=args.task)
+    report = run_check(model, x, n_policies=args.policies, seed=args.seed, threads=args.threads, name=name,
+                       rounds=args.rounds, interleave=args.interleave, policies=policies)
     print(report.table())
     return 0

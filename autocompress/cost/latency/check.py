@@ -126,7 +126,8 @@ def _interleaved(models: Sequence[nn.Module], plans: Sequence[Sequence[Any]], ex
 
 def run_check(model: nn.Module, example_input: Any, *, n_policies: int = 20, seed: int = 0,
               threads: int = 1, name: str = "model", rounds: int = 3,
-              fresh: bool = True, interleave: bool = False) -> CheckReport:
+              fresh: bool = True, interleave: bool = False,
+              policies: Sequence[Policy] | None = None) -> CheckReport:
     """Measure ``n_policies`` random deploy forms of ``model`` and score every latency model.
 
     End-to-end times are the minimum over ``rounds`` of the median of timed blocks, in
@@ -135,7 +136,8 @@ def run_check(model: nn.Module, example_input: Any, *, n_policies: int = 20, see
     so that load from other processes drifting over minutes affects both sides alike; the
     dense model is timed again at the end and the drift is reported. With ``interleave``,
     all policies are built first and timed round-robin with their leaves instead (see
-    :func:`_interleaved`).
+    :func:`_interleaved`). ``policies`` (e.g. a study's Pareto set) replaces the random ones;
+    the dense model is always policy 0.
     """
     table = LeafTable.load(fingerprint(threads))
     profile_model(model, example_input, table, threads=threads)
@@ -147,8 +149,12 @@ def run_check(model: nn.Module, example_input: Any, *, n_policies: int = 20, see
     report = CheckReport(name, threads)
     plans = []
     built = []
-    for i in range(n_policies):
-        policy = Policy() if i == 0 else random_policy(model, groups, rng)
+    chosen = None if policies is None else [Policy(), *policies]
+    for i in range(n_policies if chosen is None else len(chosen)):
+        if chosen is not None:
+            policy = chosen[i]
+        else:
+            policy = Policy() if i == 0 else random_policy(model, groups, rng)
         try:
             leaves = plan(model, policy, example_input)
             deployed = compress(model, policy, form="deploy", example_input=example_input)
