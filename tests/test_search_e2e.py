@@ -140,3 +140,20 @@ def test_user_model_with_attention_end_to_end(tmp_path: Path, monkeypatch: pytes
     report = json.loads((tmp_path / "applied" / "report.json").read_text())
     assert report["measured"]["tensor_bytes"] == policy.meta["predicted"]["size_bytes"]
     assert report["measured"]["tensor_bytes"] < report["fp32"]["tensor_bytes"]
+
+
+def test_a_candidate_proposed_again_is_not_trained_again(tmp_path: Path) -> None:
+    from autocompress.search import load_study_config
+    from autocompress.search._controller import run_search
+
+    study = {"name": "dup", "task": "digits-cnn", "output_dir": str(tmp_path / "out"), "seed": 0,
+             "space": {"rules": [{"layers": "default", "weight_bits": [8]}]},  # one candidate only
+             "budget": {"trials": 3}, "sampler": {"name": "random"}, "warm_start": False,
+             "finetune": {"steps": 10, "eval_every": 5}}
+    (tmp_path / "dup.yaml").write_text(yaml.safe_dump(study))
+    s = run_search(load_study_config(tmp_path / "dup.yaml"), progress=False).study
+    t0, *again = sorted(s.trials, key=lambda t: t.number)
+    assert t0.user_attrs["status"] == "evaluated" and "duplicate_of" not in t0.user_attrs
+    for t in again:
+        assert t.user_attrs["duplicate_of"] == 0 and t.values == t0.values
+        assert t.user_attrs["curve"] == t0.user_attrs["curve"]

@@ -29,7 +29,27 @@ CURVE = "curve"
 FAIL = "fail_reason"
 POLICY = "policy"  # the sampled policy as a plain dict: the dashboard reads it without a model
 LAYER_BYTES = "layer_bytes"  # deploy-form bytes per compressible layer (the dashboard's heatmap)
+DUPLICATE_OF = "duplicate_of"  # the earlier trial with the same parameters, whose result was reused
 WORST_METRIC = -1.0
+
+
+def _twin(trial: optuna.trial.BaseTrial) -> optuna.trial.FrozenTrial | None:
+    """An earlier fully fine-tuned trial with exactly these parameters, if any.
+
+    Samplers do propose a candidate again (TPE on categorical spaces, NSGA-II's crossover);
+    the fine-tune is deterministic per (policy, seed), so its result is reused instead of
+    re-trained. Early-stopped twins are not reused: the front they were stopped against has
+    moved since.
+    """
+    study = getattr(trial, "study", None)
+    if study is None:
+        return None
+    params = trial.params
+    for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
+        if (t.number != trial.number and t.user_attrs.get(STATUS) == "evaluated" and t.values is not None
+                and t.params == params):
+            return t
+    return None
 
 
 def violations(ctx: SearchContext, size: int, latency: float | None) -> dict[str, float]:
@@ -76,6 +96,20 @@ def run_trial(ctx: SearchContext, trial: optuna.trial.BaseTrial) -> list[float]:
         record_constraints(trial, bad)
         trial.set_user_attr(STATUS, "rejected")
         return objective_values(ctx, WORST_METRIC, size, latency)
+
+    twin = _twin(trial)
+    if twin is not None:  # the same candidate was fine-tuned already: same seed, same number
+        metric = twin.values[[o.name for o in ctx.cfg.objectives].index("metric")]
+        for key in (CURVE, "finetune_seconds"):
+            if key in twin.user_attrs:
+                trial.set_user_attr(key, twin.user_attrs[key])
+        trial.set_user_attr(STATUS, "evaluated")
+        trial.set_user_attr(DUPLICATE_OF, twin.number)
+        min_metric = ctx.cfg.constraints.min_metric
+        if min_metric is not None:
+            bad["metric"] = min_metric - metric
+        record_constraints(trial, bad)
+        return objective_values(ctx, metric, size, latency)
 
     def checkpoint(step: int, metric: float) -> bool:
         if not ctx.cfg.early_stop:
