@@ -22,8 +22,9 @@ candidate is >= 40x / >= 39x smaller than fp32). Then, on the resulting Pareto f
   how much an entropy coder could still take off (Deep Compression's 27 KB / 44 KB include
   Huffman coding).
 
-Writes ``bench/results/deep_compression_<model>.json`` (ignored by git) and a plotly HTML
-plot of the front with the paper's points beside the study's other outputs.
+Writes ``bench/results/deep_compression_<model>.json`` (ignored by git), a plotly HTML plot
+of the front with the paper's point beside the study's other outputs, and (with Chromium
+installed) the same plot as ``bench/results/deep_compression_<model>.png``.
 """
 
 from __future__ import annotations
@@ -150,6 +151,27 @@ def plot(result: dict[str, Any], front: Any, fp32_bytes: int, path: Path) -> Non
                       xaxis_title="compression ratio vs fp32 (x)", yaxis_title="top-1 error (%)",
                       template="plotly_white")
     fig.write_html(path, include_plotlyjs="cdn")
+    png = ROOT / "bench" / "results" / f"deep_compression_{result['model']}.png"
+    if render_png(fig, png):
+        print(f"plot: {path} and {png}")
+
+
+def render_png(fig: Any, png: Path) -> bool:
+    """A PNG of ``fig`` through headless Chromium (Debian's, as the browser test uses), if present."""
+    import shutil
+    import subprocess
+    import tempfile
+
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        return False
+    with tempfile.TemporaryDirectory() as d:
+        page = Path(d) / "plot.html"
+        fig.write_html(page, include_plotlyjs=True)  # inline: the headless browser needs no network
+        done = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+                               "--window-size=900,520", f"--screenshot={png}", str(page)],
+                              capture_output=True, timeout=120, check=False)
+    return done.returncode == 0 and png.is_file()
 
 
 def main() -> None:
