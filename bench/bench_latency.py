@@ -62,9 +62,9 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--no-interleave", dest="interleave", action="store_false",
-                    help="time each policy right after re-timing its leaves (default: all policies and "
-                         "their leaves round-robin, best round each)")
+    ap.add_argument("--interleave", action="store_true",
+                    help="time all policies and their leaves round-robin, best round each (default: each "
+                         "policy right after re-timing its leaves)")
     ap.add_argument("--only", choices=["cnn", "mlp"], default=None)
     args = ap.parse_args()
     torch.manual_seed(0)

@@ -18,8 +18,9 @@ def add_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--study", type=Path, default=None,
                    help="check the Pareto set of this study (its file or study.db) instead of random policies")
     p.add_argument("--rounds", type=int, default=3, help="timing rounds (the best is kept)")
-    p.add_argument("--no-interleave", dest="interleave", action="store_false",
-                   help="time each policy once, right after re-timing its leaves (default: round-robin)")
+    p.add_argument("--interleave", action="store_true",
+                   help="time all policies and their leaves round-robin, best round each (better when "
+                        "other jobs load the machine; default: each policy right after re-timing its leaves)")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -126,7 +126,7 @@ def _interleaved(models: Sequence[nn.Module], plans: Sequence[Sequence[Any]], ex
 
 def run_check(model: nn.Module, example_input: Any, *, n_policies: int = 20, seed: int = 0,
               threads: int = 1, name: str = "model", rounds: int = 3,
-              fresh: bool = True, interleave: bool = True,
+              fresh: bool = True, interleave: bool = False,
               policies: Sequence[Policy] | None = None) -> CheckReport:
     """Measure ``n_policies`` random deploy forms of ``model`` and score every latency model.
 
@@ -134,9 +134,10 @@ def run_check(model: nn.Module, example_input: Any, *, n_policies: int = 20, see
     thread CPU time at one thread (see :mod:`autocompress.cost.latency._timing`).
     With ``fresh``, each policy's leaves are timed again right before its end-to-end run,
     so that load from other processes drifting over minutes affects both sides alike; the
-    dense model is timed again at the end and the drift is reported. With ``interleave``
-    (the default), all policies are built first and timed round-robin with their leaves
-    instead (see :func:`_interleaved`); ``fresh`` then does not apply. ``policies`` (e.g. a
+    dense model is timed again at the end and the drift is reported. With ``interleave``,
+    all policies are built first and timed round-robin with their leaves instead (see
+    :func:`_interleaved`; ``fresh`` then does not apply): better on a loaded machine, not on
+    a quiet one (BENCHMARKS.md, issue 4). ``policies`` (e.g. a
     study's Pareto set) replaces the random ones; the dense model is always policy 0.
     """
     table = LeafTable.load(fingerprint(threads))
