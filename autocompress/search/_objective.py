@@ -33,21 +33,23 @@ DUPLICATE_OF = "duplicate_of"  # the earlier trial with the same parameters, who
 WORST_METRIC = -1.0
 
 
-def _twin(trial: optuna.trial.BaseTrial) -> optuna.trial.FrozenTrial | None:
-    """An earlier fully fine-tuned trial with exactly these parameters, if any.
+def _twin(trial: optuna.trial.BaseTrial, steps: int) -> optuna.trial.FrozenTrial | None:
+    """An earlier trial with exactly these parameters, fine-tuned for all of ``steps``, if any.
 
     Samplers do propose a candidate again (TPE on categorical spaces, NSGA-II's crossover);
     the fine-tune is deterministic per (policy, seed), so its result is reused instead of
     re-trained. Early-stopped twins are not reused: the front they were stopped against has
-    moved since.
+    moved since; nor are twins trained for another budget (a study resumed after its
+    ``finetune.steps`` changed).
     """
     study = getattr(trial, "study", None)
     if study is None:
         return None
     params = trial.params
     for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
+        curve = t.user_attrs.get(CURVE) or [[0]]
         if (t.number != trial.number and t.user_attrs.get(STATUS) == "evaluated" and t.values is not None
-                and t.params == params):
+                and t.params == params and curve[-1][0] == steps):
             return t
     return None
 
@@ -97,7 +99,7 @@ def run_trial(ctx: SearchContext, trial: optuna.trial.BaseTrial) -> list[float]:
         trial.set_user_attr(STATUS, "rejected")
         return objective_values(ctx, WORST_METRIC, size, latency)
 
-    twin = _twin(trial)
+    twin = _twin(trial, ctx.cfg.finetune.steps)
     if twin is not None:  # the same candidate was fine-tuned already: same seed, same number
         metric = twin.values[[o.name for o in ctx.cfg.objectives].index("metric")]
         for key in (CURVE, "finetune_seconds"):
