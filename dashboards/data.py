@@ -22,12 +22,12 @@ from autocompress.apply import measured_figures
 from autocompress.errors import AutocompressError
 from autocompress.search._browse import constraint_limits, hypervolume_curve, layer_table, study_summaries
 from autocompress.search._front import column_names, objectives_of, trials_table
+from autocompress.search._storage import is_sqlite_file
 from autocompress.search.export import stored_export
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 VIEW_TTL_S = 1.0  # several callbacks read the same study on one refresh: read it once
-_SQLITE_MAGIC = b"SQLite format 3\x00"
 
 
 class DataError(Exception):
@@ -71,9 +71,8 @@ def _check_sqlite(url: str) -> None:
     if not p.is_file():
         raise DataError(f"storage {url!r}: no such file {str(p)!r}; give the study.db a search wrote "
                         "(e.g. sqlite:///runs/quickstart/study.db)")
-    with p.open("rb") as fh:
-        if fh.read(len(_SQLITE_MAGIC)) != _SQLITE_MAGIC:
-            raise DataError(f"storage {url!r}: {str(p)!r} is not an SQLite database")
+    if not is_sqlite_file(p):
+        raise DataError(f"storage {url!r}: {str(p)!r} is not an SQLite database")
 
 
 def _message(study: str, df: pd.DataFrame, columns: tuple[str, ...]) -> str | None:

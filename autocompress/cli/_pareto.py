@@ -18,14 +18,6 @@ def add_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--all", action="store_true", help="print every trial, not only the front")
 
 
-def is_sqlite_file(path: Path) -> bool:
-    try:
-        with open(path, "rb") as fh:
-            return fh.read(16) == b"SQLite format 3\x00"
-    except OSError:
-        return False
-
-
 def _from_storage(url: str, where: str) -> tuple[StudyConfig, optuna.Study]:
     """The one study in a storage, with the config the search stored in it."""
     import optuna
@@ -53,7 +45,7 @@ def load_study(args: argparse.Namespace) -> tuple[StudyConfig, optuna.Study]:
 
     from autocompress.cli._search import load_with_overrides
     from autocompress.errors import ConfigError
-    from autocompress.search._storage import open_storage
+    from autocompress.search._storage import is_sqlite_file, open_storage
 
     if is_sqlite_file(args.study):
         return _from_storage(f"sqlite:///{args.study.resolve()}", str(args.study))

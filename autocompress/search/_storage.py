@@ -33,6 +33,18 @@ class StorageUnavailable(AutocompressError):
     """The study's storage cannot be reached (at start, or during the run)."""
 
 
+SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def is_sqlite_file(path: str | Path) -> bool:
+    """Whether ``path`` is an SQLite database file (by its header; False if unreadable)."""
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(len(SQLITE_MAGIC)) == SQLITE_MAGIC
+    except OSError:
+        return False
+
+
 def heartbeat_s() -> int:
     return _env_int("AUTOCOMPRESS_HEARTBEAT_S", HEARTBEAT_S)
 

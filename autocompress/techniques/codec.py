@@ -23,6 +23,7 @@ model is exact before any training.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Literal
 
@@ -81,8 +82,10 @@ def nm_rank_bits(n: int, m: int) -> int:
     return max(1, (math.comb(m, n) - 1).bit_length())
 
 
+@functools.lru_cache(maxsize=64)
 def _binomials(m: int, n: int) -> torch.Tensor:
-    """``T[c, j] = C(c, j)`` for ``c < m``, ``j <= n`` as int64 (exact for M <= 64)."""
+    """``T[c, j] = C(c, j)`` for ``c < m``, ``j <= n`` as int64 (exact for M <= 64); cached,
+    never modified by its callers."""
     return torch.tensor([[math.comb(c, j) for j in range(n + 1)] for c in range(m)], dtype=torch.int64)
 
 
