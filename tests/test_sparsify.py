@@ -133,3 +133,35 @@ def test_attach_mask_noop_and_errors() -> None:
         attach_mask(nn.LayerNorm(4), LayerConfig(sparsity=0.5), name="norm")
     with pytest.raises(PolicyError, match="bool"):
         WeightMask(torch.ones(3))
+
+
+@pytest.mark.parametrize("cfg", [LayerConfig(pattern="2:8"), LayerConfig(sparsity=0.9)], ids=["nm", "unstructured"])
+def test_gradual_ramp_starts_denser_and_ends_exactly_at_the_configs_mask(cfg: LayerConfig) -> None:
+    from autocompress.techniques.sparsify import masks_with_weights, ramp_masks
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(32, 16))
+    attach_mask(net[0], cfg, name="0")
+    final = get_mask(net[0]).clone()  # type: ignore[union-attr]
+    ramp_masks(net, 0.0, 3.0)
+    start = get_mask(net[0]).clone()  # type: ignore[union-attr]
+    assert abs(int(start.sum()) - 3 * int(final.sum())) <= 1  # 6:8 / 30% kept (rounded)
+    ramp_masks(net, 0.25, 3.0)
+    mid = int(get_mask(net[0]).sum())  # type: ignore[union-attr]
+    assert int(final.sum()) < mid < int(start.sum())
+    with torch.no_grad():  # the weights moved during the fine-tune: the final mask follows them
+        masks_with_weights(net)[0][1].mul_(torch.rand(16, 32) + 0.5)
+    ramp_masks(net, 1.0, 3.0)
+    dense = masks_with_weights(net)[0][1]
+    want = nm_mask(dense, 2, 8) if cfg.nm else magnitude_mask(dense, 0.9)
+    assert torch.equal(get_mask(net[0]), want)  # type: ignore[arg-type]
+    assert int(want.sum()) == int(final.sum())
+
+
+def test_gradual_ramp_start_density_is_capped_at_dense() -> None:
+    from autocompress.techniques.sparsify import ramp_masks
+
+    net = nn.Sequential(nn.Linear(8, 4))
+    attach_mask(net[0], LayerConfig(pattern="2:4"), name="0")
+    ramp_masks(net, 0.0, 10.0)
+    assert bool(get_mask(net[0]).all())  # type: ignore[union-attr]

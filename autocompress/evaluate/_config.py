@@ -19,7 +19,12 @@ class FinetuneConfig:
 
     - ``steps``: the budget, in optimiser steps of ``batch_size`` training samples;
     - ``eval_every``: validation checkpoints (reported to the callback); 0 = only at the end;
-    - ``calibration_batch``: training samples used to calibrate activation ranges.
+    - ``calibration_batch``: training samples used to calibrate activation ranges;
+    - ``prune_schedule``: ``"oneshot"`` keeps each sparsity mask as made from the base
+      weights; ``"gradual"`` starts ``prune_start_density`` times denser and tightens the
+      masks along a cubic ramp over the first ``prune_ramp`` share of the steps, updating
+      every ``prune_every`` steps (see :mod:`autocompress.techniques.sparsify`); the masks
+      end exactly as the policy asks, so sizes do not depend on the schedule.
     """
 
     steps: int = 200
@@ -31,6 +36,10 @@ class FinetuneConfig:
     schedule: Literal["cosine", "constant"] = "cosine"
     eval_every: int = 50
     calibration_batch: int = 256
+    prune_schedule: Literal["oneshot", "gradual"] = "oneshot"
+    prune_ramp: float = 0.5
+    prune_every: int = 100
+    prune_start_density: float = 4.0
 
     def __post_init__(self) -> None:
         for name in ("steps", "eval_every"):
@@ -49,8 +58,27 @@ class FinetuneConfig:
             )
         if not (isinstance(self.lr, (int, float)) and self.lr > 0):
             raise ConfigError(f"finetune.lr must be a number > 0, got {self.lr!r}")
+        if self.prune_schedule not in ("oneshot", "gradual"):
+            raise ConfigError(
+                f"finetune.prune_schedule must be 'oneshot' or 'gradual', got {self.prune_schedule!r}"
+            )
+        if not (isinstance(self.prune_ramp, (int, float)) and 0 < self.prune_ramp <= 1):
+            raise ConfigError(f"finetune.prune_ramp must be a share of the steps in (0, 1], got {self.prune_ramp!r}")
+        if not isinstance(self.prune_every, int) or self.prune_every < 1:
+            raise ConfigError(f"finetune.prune_every must be an integer >= 1, got {self.prune_every!r}")
+        if not (isinstance(self.prune_start_density, (int, float)) and self.prune_start_density >= 1):
+            raise ConfigError(
+                "finetune.prune_start_density (the first mask's kept share, as a multiple of the final one) "
+                f"must be a number >= 1, got {self.prune_start_density!r}"
+            )
         if not (isinstance(self.weight_decay, (int, float)) and self.weight_decay >= 0):
             raise ConfigError(f"finetune.weight_decay must be >= 0, got {self.weight_decay!r}")
+
+    def ramp_steps(self) -> int:
+        """The step at which gradual pruning reaches the final masks (0: one-shot pruning)."""
+        if self.prune_schedule != "gradual" or self.steps == 0:
+            return 0
+        return max(1, round(self.prune_ramp * self.steps))
 
     def checkpoints(self) -> list[int]:
         """The steps after which the validation metric is measured (always the last one)."""

@@ -24,6 +24,7 @@ from autocompress.evaluate._config import Callback, EvalResult, FinetuneConfig
 from autocompress.policy import Policy
 from autocompress.tasks import Task, base_model, predict, score
 from autocompress.tasks._train import batches, make_optimizer, make_schedule
+from autocompress.techniques.sparsify import ramp_masks
 
 
 class Evaluator:
@@ -117,6 +118,9 @@ class Evaluator:
         sched = make_schedule(opt, cfg.schedule, cfg.steps)
         index = batches(len(train), cfg.batch_size, torch.Generator().manual_seed(seed))
         checkpoints = set(cfg.checkpoints())
+        ramp = cfg.ramp_steps()
+        if ramp:
+            ramp_masks(model, 0.0, cfg.prune_start_density)
         model.train()
         for step in range(1, cfg.steps + 1):
             idx = next(index)
@@ -131,6 +135,8 @@ class Evaluator:
             loss.backward()
             opt.step()
             sched.step()
+            if ramp and (step == ramp or (step < ramp and step % cfg.prune_every == 0)):
+                ramp_masks(model, step / ramp, cfg.prune_start_density)
             if step in checkpoints:
                 metric = score(model, self._val, task.metric)
                 history.append((step, metric))

@@ -20,6 +20,7 @@ SAMPLER_SETTINGS: dict[str, tuple[str, ...]] = {
 }
 OPTIMIZERS: tuple[str, ...] = ("adam", "sgd")
 SCHEDULES: tuple[str, ...] = ("constant", "cosine")
+PRUNE_SCHEDULES: tuple[str, ...] = ("oneshot", "gradual")
 
 
 @dataclass(frozen=True)
@@ -164,4 +165,8 @@ def parse_finetune(raw: Any, where: str) -> FinetuneConfig:
         weight_decay=f.as_float(get("weight_decay"), f.join(where, "weight_decay"), 0.0),
         momentum=f.as_float(get("momentum"), f.join(where, "momentum"), 0.0),
         calibration_batch=f.as_int(get("calibration_batch"), f.join(where, "calibration_batch"), 1),
+        prune_schedule=f.one_of(get("prune_schedule"), PRUNE_SCHEDULES, f.join(where, "prune_schedule")),
+        prune_ramp=f.as_float(get("prune_ramp"), f.join(where, "prune_ramp"), 0.0, 1.0, open_lo=True),
+        prune_every=f.as_int(get("prune_every"), f.join(where, "prune_every"), 1),
+        prune_start_density=f.as_float(get("prune_start_density"), f.join(where, "prune_start_density"), 1.0),
     )

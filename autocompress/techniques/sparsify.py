@@ -1,9 +1,17 @@
 """Weight sparsity as a mask: unstructured magnitude pruning and N:M patterns.
 
-The train form keeps the dense weight and multiplies it by a fixed boolean mask through a
+The train form keeps the dense weight and multiplies it by a boolean mask through a
 ``torch.nn.utils.parametrize`` parametrization, so gradients reach the original weight and
 pruned entries stay exactly zero through every optimizer step. The deploy form (codec)
 reads the mask back with :func:`get_mask` and stores only the kept values.
+
+By default the mask is fixed when attached (one-shot magnitude pruning of the base weights).
+A fine-tune may instead prune gradually (:func:`ramp_masks`, ``finetune.prune_schedule:
+gradual``; Zhu & Gupta 2017): it starts from a denser mask of the same kind (N':M with
+N' > N, or a lower unstructured sparsity) and tightens it along a cubic ramp, re-ranking
+the current weights by magnitude at each update, so the network adapts while weights go.
+At the ramp's end the mask is exactly the one the layer's config asks for, so its size and
+format never depend on the schedule.
 
 Masks are deterministic: ranking is by ``|w|`` with ties broken by flat index (lower index
 is pruned first, kept first within an N:M group), so the same weights always give the same
@@ -17,6 +25,7 @@ Example::
 
 from __future__ import annotations
 
+import math
 from typing import Literal, cast
 
 import torch
@@ -31,18 +40,42 @@ MaskKind = Literal["none", "unstructured", "nm"]
 
 
 class WeightMask(nn.Module):
-    """Parametrization ``w -> w * mask`` with a fixed boolean ``mask`` buffer (weight's shape)."""
+    """Parametrization ``w -> w * mask`` with a boolean ``mask`` buffer (weight's shape).
+
+    ``rule`` is how the final mask is made (``("nm", n, m)`` or ``("unstructured",
+    sparsity)``), so :meth:`ramp` can make a denser one of the same kind from new weights.
+    """
 
     mask: torch.Tensor
 
-    def __init__(self, mask: torch.Tensor) -> None:
+    def __init__(self, mask: torch.Tensor, rule: tuple[str, float, float] | None = None) -> None:
         super().__init__()
         if mask.dtype != torch.bool:
             raise PolicyError(f"WeightMask needs a bool mask, got dtype {mask.dtype}")
         self.register_buffer("mask", mask)
+        self.rule = rule
 
     def forward(self, w: torch.Tensor) -> torch.Tensor:
         return w * self.mask
+
+    @torch.no_grad()
+    def ramp(self, w: torch.Tensor, progress: float, start_density: float) -> None:
+        """Set the mask for ``progress`` in [0, 1] of a cubic ramp from ``start_density`` times
+        the final kept share (at most all) to the final mask, ranking ``w`` by magnitude.
+        ``progress >= 1`` gives exactly the rule's own mask."""
+        if self.rule is None:
+            return
+        left = (1.0 - min(max(progress, 0.0), 1.0)) ** 3
+        if self.rule[0] == "nm":
+            n, m = int(self.rule[1]), int(self.rule[2])
+            n0 = min(m, max(n, math.ceil(start_density * n)))
+            kept = round(n + (n0 - n) * left)
+            new = torch.ones_like(self.mask) if kept >= m else nm_mask(w, kept, m)
+        else:
+            final = float(self.rule[1])
+            first = max(0.0, 1.0 - start_density * (1.0 - final))
+            new = magnitude_mask(w, final + (first - final) * left)
+        self.mask.copy_(new)
 
     def extra_repr(self) -> str:
         return f"shape={tuple(self.mask.shape)}"
@@ -141,9 +174,11 @@ def attach_mask(leaf: nn.Module, cfg: LayerConfig, *, name: str | None = None) -
         if kind == "nm":
             n, m = cfg.nm  # type: ignore[misc]  # kind == "nm" implies nm is set
             mask = nm_mask(w, n, m, layer=where)
+            rule: tuple[str, float, float] = ("nm", n, m)
         else:
             mask = magnitude_mask(w, cfg.sparsity)
-    parametrize.register_parametrization(leaf, "weight", WeightMask(mask))
+            rule = ("unstructured", cfg.sparsity, 0.0)
+    parametrize.register_parametrization(leaf, "weight", WeightMask(mask, rule))
 
 
 def get_mask(leaf: nn.Module) -> torch.Tensor | None:
@@ -154,6 +189,23 @@ def get_mask(leaf: nn.Module) -> torch.Tensor | None:
         if isinstance(p, WeightMask):
             return p.mask
     return None
+
+
+def masks_with_weights(model: nn.Module) -> list[tuple[WeightMask, torch.Tensor]]:
+    """Every :class:`WeightMask` in ``model`` with the dense weight it masks."""
+    out = []
+    for leaf in model.modules():
+        if parametrize.is_parametrized(leaf, "weight"):
+            plist = _plist(leaf)
+            out += [(p, plist.original) for p in plist if isinstance(p, WeightMask)]
+    return out
+
+
+def ramp_masks(model: nn.Module, progress: float, start_density: float) -> None:
+    """Move every mask of ``model`` to ``progress`` of its gradual-pruning ramp (see
+    :meth:`WeightMask.ramp`); ``progress >= 1`` leaves each exactly as its config asks."""
+    for mask, dense in masks_with_weights(model):
+        mask.ramp(dense, progress, start_density)
 
 
 def _plist(leaf: nn.Module) -> parametrize.ParametrizationList:
