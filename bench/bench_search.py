@@ -139,8 +139,13 @@ def main() -> None:
     ap.add_argument("--early-stop-loss", action="store_true",
                     help="re-train every early-stopped candidate fully: would it have reached the front?")
     ap.add_argument("--device", default=None, help="override the latency device (e.g. xeon-8480: deterministic)")
+    ap.add_argument("--sampler", default=None, choices=["nsga2", "tpe", "random"],
+                    help="override the joint search's sampler (tpe: multivariate, 10 startup trials)")
     args = ap.parse_args()
     base_cfg = load_study_config(args.study)
+    if args.sampler:
+        opts = {"tpe": {"multivariate": True, "n_startup_trials": 10}}.get(args.sampler, {})
+        base_cfg = replace(base_cfg, sampler=SamplerConfig(args.sampler, opts))
     if args.device:
         from autocompress.search.study_config import Objective
 
@@ -158,11 +163,13 @@ def main() -> None:
             print(f"seed {seed}: {early_stop_report(joint, cfg)}")
             if args.early_stop_loss:
                 print(f"seed {seed}: {early_stop_loss(joint, cfg)}")
-            rnd = run(cfg, out, f"random-{seed}", args.random_trials, SamplerConfig("random"), warm=False,
-                      early=False)
-            curves["random"].append(hv_curve(rnd))
+            if args.random_trials > 0:  # 0: joint only (e.g. comparing samplers against earlier random runs)
+                rnd = run(cfg, out, f"random-{seed}", args.random_trials, SamplerConfig("random"), warm=False,
+                          early=False)
+                curves["random"].append(hv_curve(rnd))
         base, base_hv = baselines(base_cfg)
-    print(f"\nwall time {time.time() - start:.0f} s; study {args.study}; seeds {args.seeds}")
+    print(f"\nwall time {time.time() - start:.0f} s; study {args.study}; seeds {args.seeds}; "
+          f"joint sampler {base_cfg.sampler.name} {dict(base_cfg.sampler.settings)}")
     print("| method | " + " | ".join(f"HV@{b}" for b in BUDGETS) + " |")
     print("|---|" + "---|" * len(BUDGETS))
     for method, runs in curves.items():
