@@ -66,6 +66,9 @@ def main() -> None:
                     help="time all policies and their leaves round-robin, best round each (default: each "
                          "policy right after re-timing its leaves)")
     ap.add_argument("--only", choices=["cnn", "mlp"], default=None)
+    ap.add_argument("--calibration", type=int, default=0,
+                    help="random policies (their own seed) added to the per-model overhead fit")
+    ap.add_argument("--details", action="store_true", help="print every policy's measured and predicted ms")
     args = ap.parse_args()
     torch.manual_seed(0)
     cases = (("cnn", bench_cnn(), torch.randn(8, 3, 32, 32)),
@@ -75,8 +78,12 @@ def main() -> None:
             continue
         t0 = time.perf_counter()
         report = run_check(model.eval(), x, n_policies=args.policies, seed=args.seed,
-                           threads=args.threads, name=name, rounds=args.rounds, interleave=args.interleave)
+                           threads=args.threads, name=name, rounds=args.rounds, interleave=args.interleave,
+                           calibration=args.calibration)
         print(report.table())
+        if args.details:
+            for i, (m, p) in enumerate(zip(report.measured_ms, report.predicted_ms["measured"], strict=True)):
+                print(f"  policy {i:2d}: measured {m:7.3f} ms, predicted {p:7.3f} ms ({100 * (p - m) / m:+5.1f}%)")
         if report.skipped:
             print(f"  skipped {len(report.skipped)}: {report.skipped[:3]}")
         print(f"  ({time.perf_counter() - t0:.0f} s)\n")

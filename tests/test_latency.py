@@ -353,3 +353,36 @@ def test_check_takes_given_policies_after_the_dense_model(tmp_path, monkeypatch)
     report = check.run_check(model, x, policies=given, rounds=2, interleave=True)
     assert len(report.measured_ms) == 3 and len(report.predicted_ms["measured"]) == 3
     assert len(timed) == 2 * 3 + 1  # 2 rounds x 3 policies, then the dense model again for the drift
+
+
+def test_profile_model_adds_random_calibration_policies_to_the_fit(tmp_path, monkeypatch) -> None:
+    """In-model factor and rest are fitted over the channel-pruned copies plus ``calibration``
+    random policies (int8, low rank, ...), always the same ones (their own seed)."""
+    from autocompress.cost.latency import profiler
+    from autocompress.cost.latency._table import model_signature
+
+    monkeypatch.setenv("AUTOCOMPRESS_CACHE", str(tmp_path))
+    model = create_model("tiny-mlp")
+    x = MODELS.get("tiny-mlp").example_input(4)
+    seen: list[list[Policy]] = [[], []]
+    real_plan = profiler.plan
+
+    def run(i: int) -> LeafTable:
+        def recording_plan(m, policy, ex):
+            seen[i].append(policy)
+            return real_plan(m, policy, ex)
+
+        monkeypatch.setattr(profiler, "plan", recording_plan)
+        return profiler.profile_model(model, x, threads=1, calibration=3, save=False)
+
+    monkeypatch.setattr(profiler, "measure_leaf", lambda p, threads=1: 0.1)
+    monkeypatch.setattr(profiler, "measure_model", lambda m, x, threads=1, **_: 1.0)
+    monkeypatch.setattr(profiler, "measure_rest", lambda *a, **k: 0.5)
+    table = run(0)
+    assert len(seen[0]) == 3 + 3  # dense + 2 channel ratios, then the calibration policies
+    calib = seen[0][3:]
+    assert any(cfg.weight_bits == 8 or cfg.rank is not None for p in calib for _, cfg in p.layers)
+    fit = table.overheads[model_signature(plan(model, Policy(), x))]
+    assert fit["k"] >= 1.0 and fit["c0"] == pytest.approx(0.5)
+    run(1)
+    assert seen[1] == seen[0]  # the same calibration policies every time

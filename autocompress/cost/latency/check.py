@@ -127,7 +127,7 @@ def _interleaved(models: Sequence[nn.Module], plans: Sequence[Sequence[Any]], ex
 def run_check(model: nn.Module, example_input: Any, *, n_policies: int = 20, seed: int = 0,
               threads: int = 1, name: str = "model", rounds: int = 3,
               fresh: bool = True, interleave: bool = False,
-              policies: Sequence[Policy] | None = None) -> CheckReport:
+              policies: Sequence[Policy] | None = None, calibration: int = 0) -> CheckReport:
     """Measure ``n_policies`` random deploy forms of ``model`` and score every latency model.
 
     End-to-end times are the minimum over ``rounds`` of the median of timed blocks, in
@@ -141,7 +141,7 @@ def run_check(model: nn.Module, example_input: Any, *, n_policies: int = 20, see
     study's Pareto set) replaces the random ones; the dense model is always policy 0.
     """
     table = LeafTable.load(fingerprint(threads))
-    profile_model(model, example_input, table, threads=threads)
+    profile_model(model, example_input, table, threads=threads, calibration=calibration)
     device = local_device(threads)
     from autocompress.compress import compress
 

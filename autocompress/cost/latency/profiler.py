@@ -23,6 +23,7 @@ from autocompress.cost._plan import LeafPlan, plan
 from autocompress.cost.latency._cache import fingerprint
 from autocompress.cost.latency._table import LeafTable, leaf_key, output_elements
 from autocompress.cost.latency._timing import clock_for, time_ms, torch_threads
+from autocompress.errors import PolicyError
 from autocompress.policy import LayerConfig, Policy
 
 
@@ -108,9 +109,12 @@ def measure_model(model: nn.Module, example_input: Any, *, threads: int = 1,
                        rounds=rounds)
 
 
+CALIBRATION_SEED = 7_919  # random calibration policies; latency-check draws its own from other seeds
+
+
 def profile_model(model: nn.Module, example_input: Any, table: LeafTable | None = None, *,
                   threads: int = 1, ratios: Sequence[float] = (0.0, 0.25, 0.5),
-                  save: bool = True) -> LeafTable:
+                  calibration: int = 0, save: bool = True) -> LeafTable:
     """Fit what per-leaf sums miss for this model: end to end = k * sum(leaves) + rest,
     rest = c0 + c1 * (elements the layers output).
 
@@ -121,7 +125,9 @@ def profile_model(model: nn.Module, example_input: Any, table: LeafTable | None 
     alone (in the model, the other layers evict their weights from the caches). This is
     done for the dense model and copies with every prunable channel group cut by each of
     ``ratios`` (fewer channels -> cheaper norms); c1 >= 0 and k >= 1 are fitted by least
-    squares. Without prunable groups the rest is one constant.
+    squares. Without prunable groups the rest is one constant. ``calibration`` random
+    policies (bits, activation bits, channels, rank; drawn with :data:`CALIBRATION_SEED`) add
+    points of other leaf kinds (int8, factorised) to both fits.
     """
     from autocompress.compress import compress
     from autocompress.cost.latency._policies import channel_policy, prunable_groups
@@ -132,9 +138,19 @@ def profile_model(model: nn.Module, example_input: Any, table: LeafTable | None 
     points: list[tuple[float, float]] = []
     in_model: list[tuple[float, float]] = []  # (sum of leaves alone, end to end - rest)
     sig = ""
-    for r in ratios if groups else (0.0,):
-        policy = channel_policy(groups, r) if r > 0 else Policy()
-        leaves = plan(model, policy, example_input)
+    policies = [channel_policy(groups, r) if r > 0 else Policy() for r in (ratios if groups else (0.0,))]
+    if calibration > 0:
+        import random
+
+        from autocompress.cost.latency._policies import random_policy
+
+        rng = random.Random(CALIBRATION_SEED)
+        policies += [random_policy(model, groups, rng) for _ in range(calibration)]
+    for policy in policies:
+        try:
+            leaves = plan(model, policy, example_input)
+        except PolicyError:  # e.g. a rank this layer cannot take: skip that calibration point
+            continue
         sig = sig or model_signature(leaves)
         profile_plan(leaves, table, threads=threads, save=False, force=True)
         alone = sum(table.leaves[leaf_key(p)]["ms"] * p.calls for p in leaves)
