@@ -11,6 +11,8 @@ from autocompress.errors import ConfigError
 # Called at each validation checkpoint with (fine-tune step, validation metric);
 # returning True stops the fine-tune early (the candidate is hopeless).
 Callback = Callable[[int, float], bool]
+PruneSchedule = Literal["oneshot", "gradual"]
+PRUNE_SCHEDULES: tuple[PruneSchedule, ...] = ("oneshot", "gradual")
 
 
 @dataclass(frozen=True)
@@ -36,7 +38,7 @@ class FinetuneConfig:
     schedule: Literal["cosine", "constant"] = "cosine"
     eval_every: int = 50
     calibration_batch: int = 256
-    prune_schedule: Literal["oneshot", "gradual"] = "oneshot"
+    prune_schedule: PruneSchedule = "oneshot"
     prune_ramp: float = 0.5
     prune_every: int = 100
     prune_start_density: float = 4.0
@@ -58,7 +60,7 @@ class FinetuneConfig:
             )
         if not (isinstance(self.lr, (int, float)) and self.lr > 0):
             raise ConfigError(f"finetune.lr must be a number > 0, got {self.lr!r}")
-        if self.prune_schedule not in ("oneshot", "gradual"):
+        if self.prune_schedule not in PRUNE_SCHEDULES:
             raise ConfigError(
                 f"finetune.prune_schedule must be 'oneshot' or 'gradual', got {self.prune_schedule!r}"
             )

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from autocompress.errors import ConfigError
-from autocompress.evaluate._config import FinetuneConfig
+from autocompress.evaluate._config import PRUNE_SCHEDULES, FinetuneConfig
 from autocompress.search import _fields as f
 
 ObjectiveName = Literal["metric", "size", "latency"]
@@ -20,7 +20,6 @@ SAMPLER_SETTINGS: dict[str, tuple[str, ...]] = {
 }
 OPTIMIZERS: tuple[str, ...] = ("adam", "sgd")
 SCHEDULES: tuple[str, ...] = ("constant", "cosine")
-PRUNE_SCHEDULES: tuple[str, ...] = ("oneshot", "gradual")
 
 
 @dataclass(frozen=True)

@@ -42,18 +42,18 @@ MaskKind = Literal["none", "unstructured", "nm"]
 class WeightMask(nn.Module):
     """Parametrization ``w -> w * mask`` with a boolean ``mask`` buffer (weight's shape).
 
-    ``rule`` is how the final mask is made (``("nm", n, m)`` or ``("unstructured",
-    sparsity)``), so :meth:`ramp` can make a denser one of the same kind from new weights.
+    ``config`` is the layer config the final mask follows (N:M or unstructured sparsity), so
+    :meth:`ramp` can make a denser mask of the same kind from new weights.
     """
 
     mask: torch.Tensor
 
-    def __init__(self, mask: torch.Tensor, rule: tuple[str, float, float] | None = None) -> None:
+    def __init__(self, mask: torch.Tensor, config: LayerConfig | None = None) -> None:
         super().__init__()
         if mask.dtype != torch.bool:
             raise PolicyError(f"WeightMask needs a bool mask, got dtype {mask.dtype}")
         self.register_buffer("mask", mask)
-        self.rule = rule
+        self.config = config
 
     def forward(self, w: torch.Tensor) -> torch.Tensor:
         return w * self.mask
@@ -62,17 +62,18 @@ class WeightMask(nn.Module):
     def ramp(self, w: torch.Tensor, progress: float, start_density: float) -> None:
         """Set the mask for ``progress`` in [0, 1] of a cubic ramp from ``start_density`` times
         the final kept share (at most all) to the final mask, ranking ``w`` by magnitude.
-        ``progress >= 1`` gives exactly the rule's own mask."""
-        if self.rule is None:
+        ``progress >= 1`` gives exactly the config's own mask."""
+        kind = "none" if self.config is None else mask_kind(self.config)
+        if kind == "none":
             return
         left = (1.0 - min(max(progress, 0.0), 1.0)) ** 3
-        if self.rule[0] == "nm":
-            n, m = int(self.rule[1]), int(self.rule[2])
+        if kind == "nm":
+            n, m = self.config.nm  # type: ignore[union-attr,misc]  # kind "nm" implies nm is set
             n0 = min(m, max(n, math.ceil(start_density * n)))
             kept = round(n + (n0 - n) * left)
             new = torch.ones_like(self.mask) if kept >= m else nm_mask(w, kept, m)
         else:
-            final = float(self.rule[1])
+            final = self.config.sparsity  # type: ignore[union-attr]
             first = max(0.0, 1.0 - start_density * (1.0 - final))
             new = magnitude_mask(w, final + (first - final) * left)
         self.mask.copy_(new)
@@ -174,11 +175,9 @@ def attach_mask(leaf: nn.Module, cfg: LayerConfig, *, name: str | None = None) -
         if kind == "nm":
             n, m = cfg.nm  # type: ignore[misc]  # kind == "nm" implies nm is set
             mask = nm_mask(w, n, m, layer=where)
-            rule: tuple[str, float, float] = ("nm", n, m)
         else:
             mask = magnitude_mask(w, cfg.sparsity)
-            rule = ("unstructured", cfg.sparsity, 0.0)
-    parametrize.register_parametrization(leaf, "weight", WeightMask(mask, rule))
+    parametrize.register_parametrization(leaf, "weight", WeightMask(mask, cfg))
 
 
 def get_mask(leaf: nn.Module) -> torch.Tensor | None:
