@@ -62,7 +62,7 @@ class FinetuneConfig:
             raise ConfigError(f"finetune.lr must be a number > 0, got {self.lr!r}")
         if self.prune_schedule not in PRUNE_SCHEDULES:
             raise ConfigError(
-                f"finetune.prune_schedule must be 'oneshot' or 'gradual', got {self.prune_schedule!r}"
+                f"finetune.prune_schedule must be one of {', '.join(PRUNE_SCHEDULES)}, got {self.prune_schedule!r}"
             )
         if not (isinstance(self.prune_ramp, (int, float)) and 0 < self.prune_ramp <= 1):
             raise ConfigError(f"finetune.prune_ramp must be a share of the steps in (0, 1], got {self.prune_ramp!r}")

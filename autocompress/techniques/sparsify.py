@@ -63,17 +63,17 @@ class WeightMask(nn.Module):
         """Set the mask for ``progress`` in [0, 1] of a cubic ramp from ``start_density`` times
         the final kept share (at most all) to the final mask, ranking ``w`` by magnitude.
         ``progress >= 1`` gives exactly the config's own mask."""
-        kind = "none" if self.config is None else mask_kind(self.config)
-        if kind == "none":
+        cfg = self.config
+        if cfg is None or mask_kind(cfg) == "none":
             return
         left = (1.0 - min(max(progress, 0.0), 1.0)) ** 3
-        if kind == "nm":
-            n, m = self.config.nm  # type: ignore[union-attr,misc]  # kind "nm" implies nm is set
+        if cfg.nm is not None:
+            n, m = cfg.nm
             n0 = min(m, max(n, math.ceil(start_density * n)))
             kept = round(n + (n0 - n) * left)
             new = torch.ones_like(self.mask) if kept >= m else nm_mask(w, kept, m)
         else:
-            final = self.config.sparsity  # type: ignore[union-attr]
+            final = cfg.sparsity
             first = max(0.0, 1.0 - start_density * (1.0 - final))
             new = magnitude_mask(w, final + (first - final) * left)
         self.mask.copy_(new)
