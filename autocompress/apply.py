@@ -73,8 +73,14 @@ def record_measured(policy: Policy, report: dict[str, Any]) -> str:
 
 
 def apply_policy(policy: Policy, out_dir: Path, *, task: str | None = None, data_dir: str | None = None,
-                 seed: int | None = None, steps: int | None = None, threads: int = 1) -> dict[str, Any]:
-    """Build, save, reload and measure the artifact of ``policy``; returns the report."""
+                 seed: int | None = None, steps: int | None = None, threads: int = 1,
+                 refit: bool = False) -> dict[str, Any]:
+    """Build, save, reload and measure the artifact of ``policy``; returns the report.
+
+    ``refit``: fine-tune on the training *and* validation splits. Use it once a policy has
+    been chosen on validation: the final model sees all the labelled data (as a paper trains
+    on the whole training set), the test split stays untouched, and the report marks the
+    validation metric as no longer held out (``measured.val_held_out``)."""
     from autocompress.cost.latency.profiler import measure_model
     from autocompress.search._context import state_checksum
 
@@ -87,7 +93,7 @@ def apply_policy(policy: Policy, out_dir: Path, *, task: str | None = None, data
     data = t.data()
     example = data.train.x[:64]
     one = data.train.x[:1]
-    ev = Evaluator(t, base, _finetune_config(policy, steps))
+    ev = Evaluator(t, base, _finetune_config(policy, steps), train_on="train+val" if refit else "train")
     trained, result = ev.finetune(policy, seed=seed)
     deploy = to_deploy(trained)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -108,6 +114,7 @@ def apply_policy(policy: Policy, out_dir: Path, *, task: str | None = None, data
         "base_sha256": checksum,
         "base_matches_export": expected is None or expected == checksum,
         "finetune_steps": result.steps,
+        "finetune_data": ev.train_on,
         "predicted": predicted,
         "measured": {
             "tensor_bytes": info.tensor_bytes,
@@ -115,6 +122,7 @@ def apply_policy(policy: Policy, out_dir: Path, *, task: str | None = None, data
             "latency_ms": lat,
             "latency_threads": threads,
             "val_metric": validation_metric(t, loaded),
+            "val_held_out": not refit,
             "test_metric": test_scores[t.metric.name],
             **({"test_metric_parts": parts} if parts else {}),
         },

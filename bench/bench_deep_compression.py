@@ -12,7 +12,9 @@ candidate is >= 40x / >= 39x smaller than fp32). Then, on the resulting Pareto f
   split is never used to choose); ``--apply N`` more front points are applied as well, for
   the plot, and reported as such;
 - each applied point goes through ``autocompress apply``'s code path: a fresh base model,
-  the same deterministic fine-tune but ``--final-steps`` long (default 4x the search's
+  the same deterministic fine-tune but ``--final-steps`` long (with ``--refit``, on the
+  training and validation images: all the labelled data, as the paper trains; the choice was
+  already made on validation and the test split is still untouched) (default 4x the search's
   per-candidate budget: the search ranks candidates on a short fine-tune, the chosen one
   gets a longer one), the deploy-form artifact written to a safetensors file,
   loaded back from that file and measured: tensor bytes (what the size model predicts) and
@@ -75,9 +77,10 @@ def study_wall_minutes(study: Any) -> float:
     return (last - first).total_seconds() / 60.0
 
 
-def apply_point(cfg: Any, study: Any, trial: int, out: Path, threads: int, steps: int) -> dict[str, Any]:
+def apply_point(cfg: Any, study: Any, trial: int, out: Path, threads: int, steps: int,
+                refit: bool) -> dict[str, Any]:
     policy = export_policy(cfg, study, trial)
-    report = apply_policy(policy, out / f"trial_{trial}", threads=threads, steps=steps)
+    report = apply_policy(policy, out / f"trial_{trial}", threads=threads, steps=steps, refit=refit)
     raw = Path(report["artifact"]).read_bytes()
     report["measured"]["xz_bytes"] = len(lzma.compress(raw, preset=9 | lzma.PRESET_EXTREME))
     report["trial"] = trial
@@ -183,6 +186,9 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--final-steps", type=int, default=None,
                     help="fine-tune steps for the applied points (default: 4x the study's search budget)")
+    ap.add_argument("--refit", action="store_true",
+                    help="fine-tune the applied points on train+validation (selection is already done on "
+                         "validation; test stays untouched; their validation error is then not held out)")
     args = ap.parse_args()
     os.environ.setdefault("AUTOCOMPRESS_MNIST_DIR", str(ROOT.parent / "shared" / "data" / "mnist"))
     torch.set_num_threads(args.threads)
@@ -196,9 +202,10 @@ def main() -> None:
     chosen = [int(t) for t in ranked["trial"].head(1 + args.apply)]
     out = cfg.output_dir / "applied"
     final_steps = args.final_steps or 4 * cfg.finetune.steps
-    reports = [apply_point(cfg, study, t, out, args.threads, final_steps) for t in chosen]
+    reports = [apply_point(cfg, study, t, out, args.threads, final_steps, args.refit) for t in chosen]
     result = summarise(args.model, cfg, study, reports, selected, time.monotonic() - t0)
     result["search_steps"], result["final_steps"] = cfg.finetune.steps, final_steps
+    result["final_data"] = "train+val" if args.refit else "train"
     search_val = dict(zip(front["trial"], front["metric"], strict=True))
     for p in result["points"]:
         p["search_val_error"] = 1.0 - float(search_val[p["trial"]])
@@ -210,7 +217,8 @@ def main() -> None:
           f"search wall {result['search_wall_minutes']:.1f} min; fp32 {result['fp32']['tensor_bytes']} B, "
           f"test error {100 * result['fp32']['test_error']:.2f}%, {result['fp32']['latency_ms']:.3f} ms")
     print(f"paper: {paper['ratio']:.0f}x, {paper['kb']:.0f} KB, error {100 * paper['error']:.2f}% (Huffman coded)")
-    print(f"search fine-tune {cfg.finetune.steps} steps per candidate; applied points fine-tuned {final_steps} steps")
+    print(f"search fine-tune {cfg.finetune.steps} steps per candidate; applied points fine-tuned {final_steps} steps "
+          f"on {result['final_data']}" + (" (their 'val err' is not held out)" if args.refit else ""))
     print(f"{'trial':>5} {'sel':>3} {'bytes':>7} {'file':>7} {'xz':>7} {'ratio':>6} {'search val':>10} "
           f"{'val err':>8} {'test err':>8} {'ms':>7}")
     for p in result["points"]:

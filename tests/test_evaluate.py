@@ -53,6 +53,24 @@ def test_finetune_config_validation() -> None:
     assert FinetuneConfig(steps=200, prune_schedule="gradual", prune_ramp=0.3).ramp_steps() == 60
 
 
+def test_refit_trains_on_train_and_validation(task: Task, base: nn.Module) -> None:
+    """``train_on="train+val"`` (apply --refit) fine-tunes on every labelled sample, the teacher
+    included; the default keeps validation held out. A bad value names the choices."""
+    data = task.data()
+    held_out = Evaluator(task, base, QUICK)
+    refit = Evaluator(task, base, QUICK, train_on="train+val")
+    assert len(held_out._train) == len(data.train)
+    assert len(refit._train) == len(data.train) + len(data.val)
+    assert torch.equal(refit._train.x[len(data.train):], data.val.x)
+    assert refit.teacher_logits.shape[0] == len(refit._train)
+    cfg = FinetuneConfig(steps=30, eval_every=30, batch_size=256)
+    a = Evaluator(task, base, cfg).finetune(INT8_SPARSE)[0]
+    b = Evaluator(task, base, cfg, train_on="train+val").finetune(INT8_SPARSE)[0]
+    assert not torch.equal(a.fc1.weight, b.fc1.weight)  # type: ignore[union-attr,arg-type]
+    with pytest.raises(ConfigError, match=r"train_on='val'.*train\+val"):
+        Evaluator(task, base, QUICK, train_on="val")
+
+
 def test_gradual_pruning_ends_at_the_policys_exact_sparsity_and_size(task: Task, base: nn.Module) -> None:
     """A gradual fine-tune starts denser, but the model it returns (and its artifact) has
     exactly the N:M and unstructured masks the policy asks for, so the size model holds."""

@@ -74,6 +74,14 @@ def test_search_export_apply_round_trip(tmp_path: Path, capsys: pytest.CaptureFi
     assert report["base_matches_export"]
     assert abs(report["measured"]["val_metric"] - best.values[0]) <= 0.02
     assert report["measured"]["tensor_bytes"] < report["fp32"]["tensor_bytes"]
+    assert report["measured"]["val_held_out"] and report["finetune_data"] == "train"
+
+    # refit on train+validation: same bytes, and the report says validation was trained on
+    assert main(["apply", str(policy_file), "-o", str(tmp_path / "refit"), "--refit"]) == 0
+    assert "validation accuracy (trained on)" in capsys.readouterr().out
+    refit = json.loads((tmp_path / "refit" / "report.json").read_text())
+    assert refit["finetune_data"] == "train+val" and not refit["measured"]["val_held_out"]
+    assert refit["measured"]["tensor_bytes"] == report["measured"]["tensor_bytes"]
 
 
 def test_bad_input_exits_2_with_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

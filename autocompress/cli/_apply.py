@@ -1,8 +1,9 @@
 """``autocompress apply policy.yaml -o OUT``: build the real artifact and measure it.
 
 From a fresh base model: compress (train form) -> the same short distilled fine-tune the
-search ran (same seed) -> deploy form -> ``OUT/model.safetensors``. Then measures the file,
-its tensors, CPU latency (1 thread, median) and the TEST metric, printed beside the
+search ran (same seed; ``--steps`` makes it longer, ``--refit`` trains on train+validation
+once the policy is chosen) -> deploy form -> ``OUT/model.safetensors``. Then measures the
+file, its tensors, CPU latency (1 thread, median) and the TEST metric, printed beside the
 predictions, and written to ``OUT/report.json``.
 """
 
@@ -19,6 +20,8 @@ def add_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", default=None, help="data directory for tasks that read files (MNIST)")
     p.add_argument("--seed", type=int, default=None, help="base-model / fine-tune seed (default: recorded)")
     p.add_argument("--steps", type=int, default=None, help="fine-tune steps (default: recorded; 0 = none)")
+    p.add_argument("--refit", action="store_true",
+                   help="fine-tune on train+validation (once the policy is chosen); validation is then not held out")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -29,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
 
     policy = Policy.load(args.policy)
     report = apply_policy(policy, args.output, task=args.task, data_dir=args.data_dir,
-                          seed=args.seed, steps=args.steps)
+                          seed=args.seed, steps=args.steps, refit=args.refit)
     (args.output / "report.json").write_text(json.dumps(report, indent=1, default=str))
     from autocompress.apply import record_measured
 
@@ -41,8 +44,9 @@ def run(args: argparse.Namespace) -> int:
              report["measured"]["latency_ms"]),
             ("  latency predicted for / measured on", report["predicted"].get("latency_device") or "-",
              "this machine"),
-            (f"validation {report['metric_name']}", report["predicted"].get("metric"),
-             report["measured"]["val_metric"]),
+            (f"validation {report['metric_name']}" + ("" if report["measured"]["val_held_out"] else
+                                                      " (trained on)"),
+             report["predicted"].get("metric"), report["measured"]["val_metric"]),
             (f"test {report['metric_name']}", None, report["measured"]["test_metric"])]
     print(f"{'':34s}{'predicted':>14s}{'measured':>14s}")
     for name, pred, meas in rows:

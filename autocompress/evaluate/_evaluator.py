@@ -19,12 +19,14 @@ import time
 import torch
 from torch import nn
 
-from autocompress.errors import TrialFailed
+from autocompress.errors import ConfigError, TrialFailed
 from autocompress.evaluate._config import Callback, EvalResult, FinetuneConfig
 from autocompress.policy import Policy
-from autocompress.tasks import Task, base_model, predict, score
+from autocompress.tasks import Split, Task, base_model, predict, score
 from autocompress.tasks._train import batches, make_optimizer, make_schedule
 from autocompress.techniques.sparsify import ramp_masks
+
+TRAIN_ON = ("train", "train+val")  # what a fine-tune trains on; a search always uses "train"
 
 
 class Evaluator:
@@ -39,18 +41,25 @@ class Evaluator:
     """
 
     def __init__(
-        self, task: Task, base: nn.Module, config: FinetuneConfig | None = None
+        self, task: Task, base: nn.Module, config: FinetuneConfig | None = None, *,
+        train_on: str = "train",
     ) -> None:
+        if train_on not in TRAIN_ON:
+            raise ConfigError(f"train_on={train_on!r} is not one of {', '.join(TRAIN_ON)}; use 'train' "
+                              "for a search (validation stays held out) or 'train+val' to refit a chosen policy")
         self.task = task
         self.config = config if config is not None else FinetuneConfig()
+        self.train_on = train_on
         # A private copy of the weights: later changes to `base` cannot leak into candidates.
         self._state = {k: v.detach().clone() for k, v in base.state_dict().items()}
         data = task.data()
         self._train, self._val = data.train, data.val
+        if train_on == "train+val":  # refit: validation is no longer held out (its metric is then optimistic)
+            self._train = Split(torch.cat([data.train.x, data.val.x]), torch.cat([data.train.y, data.val.y]))
         if task.targets == "base_outputs":  # y already is the teacher's output on x
-            self.teacher_logits = data.train.y
+            self.teacher_logits = self._train.y
         else:
-            self.teacher_logits = predict(base, data.train.x).detach()
+            self.teacher_logits = predict(base, self._train.x).detach()
         self.base_metric = score(base, data.val, task.metric)
 
     def fresh_base(self) -> nn.Module:
