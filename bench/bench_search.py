@@ -139,12 +139,20 @@ def main() -> None:
     ap.add_argument("--early-stop-loss", action="store_true",
                     help="re-train every early-stopped candidate fully: would it have reached the front?")
     ap.add_argument("--device", default=None, help="override the latency device (e.g. xeon-8480: deterministic)")
-    ap.add_argument("--sampler", default=None, choices=["nsga2", "tpe", "random"],
+    ap.add_argument("--sampler", default=None, choices=["nsga2", "tpe", "gp", "random"],
                     help="override the joint search's sampler (tpe: multivariate, 10 startup trials)")
+    ap.add_argument("--sampler-settings", default=None, help='with --sampler: its settings as JSON, e.g. '
+                    '\'{"n_startup_trials": 5}\' (replaces the defaults above)')
+    ap.add_argument("--output", default=None, help="also write the per-seed curves as JSON here")
+    ap.add_argument("--no-baselines", action="store_true", help="skip the uniform baselines")
     args = ap.parse_args()
     base_cfg = load_study_config(args.study)
     if args.sampler:
+        import json
+
         opts = {"tpe": {"multivariate": True, "n_startup_trials": 10}}.get(args.sampler, {})
+        if args.sampler_settings:
+            opts = json.loads(args.sampler_settings)
         base_cfg = replace(base_cfg, sampler=SamplerConfig(args.sampler, opts))
     if args.device:
         from autocompress.search.study_config import Objective
@@ -167,7 +175,13 @@ def main() -> None:
                 rnd = run(cfg, out, f"random-{seed}", args.random_trials, SamplerConfig("random"), warm=False,
                           early=False)
                 curves["random"].append(hv_curve(rnd))
-        base, base_hv = baselines(base_cfg)
+        base, base_hv = ({}, float("nan")) if args.no_baselines else baselines(base_cfg)
+    if args.output:
+        import json
+
+        Path(args.output).write_text(json.dumps({"study": args.study, "seeds": args.seeds,
+                                                 "sampler": [base_cfg.sampler.name, dict(base_cfg.sampler.settings)],
+                                                 "curves": curves}, indent=1))
     print(f"\nwall time {time.time() - start:.0f} s; study {args.study}; seeds {args.seeds}; "
           f"joint sampler {base_cfg.sampler.name} {dict(base_cfg.sampler.settings)}")
     print("| method | " + " | ".join(f"HV@{b}" for b in BUDGETS) + " |")

@@ -86,6 +86,23 @@ def test_space_relative_to_study_file_and_inline(
     assert isinstance(cfg.space, SearchSpace) and cfg.space.rules[0].act_bits == (8,)
 
 
+def test_samplers_are_built_from_the_study(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import optuna
+
+    from autocompress.search._controller import make_sampler
+
+    monkeypatch.chdir(ROOT)
+    kinds = {"nsga2": optuna.samplers.NSGAIISampler, "tpe": optuna.samplers.TPESampler,
+             "gp": optuna.samplers.GPSampler, "random": optuna.samplers.RandomSampler}
+    for name, kind in kinds.items():
+        extra = {"gp": ", n_startup_trials: 5, deterministic_objective: true",
+                 "tpe": ", multivariate: true, group: true"}.get(name, "")
+        cfg = load_study_config(write(tmp_path, MINIMAL + f"sampler: {{name: {name}{extra}}}\n"))
+        assert isinstance(make_sampler(cfg), kind)
+    with pytest.raises(ConfigError, match=r"sampler: unknown field 'multivariate'"):
+        load_study_config(write(tmp_path, MINIMAL + "sampler: {name: gp, multivariate: true}\n"))
+
+
 @pytest.mark.parametrize(
     ("extra", "match"),
     [

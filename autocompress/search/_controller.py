@@ -11,6 +11,7 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import optuna
 
@@ -37,13 +38,15 @@ class SearchResult:
 def make_sampler(cfg: StudyConfig) -> optuna.samplers.BaseSampler:
     s = cfg.sampler
     settings = dict(s.settings)
-    if s.name == "nsga2":
-        return optuna.samplers.NSGAIISampler(seed=cfg.seed, **settings)
-    if s.name == "tpe":
-        return optuna.samplers.TPESampler(seed=cfg.seed, **settings)
+    kinds: dict[str, Any] = {"nsga2": optuna.samplers.NSGAIISampler, "tpe": optuna.samplers.TPESampler,
+                             "gp": optuna.samplers.GPSampler}
     if s.name == "random":
         return optuna.samplers.RandomSampler(seed=cfg.seed)
-    raise ConfigError(f"{cfg.source}: sampler.name must be nsga2, tpe or random, got {s.name!r}")
+    if s.name not in kinds:
+        raise ConfigError(f"{cfg.source}: sampler.name must be nsga2, tpe, gp or random, got {s.name!r}")
+    with warnings.catch_warnings():  # TPE's multivariate/group and GPSampler are marked experimental
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return kinds[s.name](seed=cfg.seed, **settings)
 
 
 def open_study(cfg: StudyConfig, storage: str | optuna.storages.BaseStorage | None = None) -> optuna.Study:

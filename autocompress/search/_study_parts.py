@@ -12,10 +12,11 @@ from autocompress.search import _fields as f
 
 ObjectiveName = Literal["metric", "size", "latency"]
 Direction = Literal["maximize", "minimize"]
-SamplerName = Literal["nsga2", "tpe", "random"]
+SamplerName = Literal["nsga2", "tpe", "gp", "random"]
 SAMPLER_SETTINGS: dict[str, tuple[str, ...]] = {
     "nsga2": ("population_size", "mutation_prob", "crossover_prob", "swapping_prob"),
     "tpe": ("n_startup_trials", "multivariate", "group", "constant_liar", "n_ei_candidates"),
+    "gp": ("n_startup_trials", "deterministic_objective"),
     "random": (),
 }
 OPTIMIZERS: tuple[str, ...] = ("adam", "sgd")
@@ -137,7 +138,7 @@ def parse_sampler(raw: Any, where: str) -> SamplerConfig:
     name = f.one_of(raw.pop("name", "nsga2"), tuple(SAMPLER_SETTINGS), f.join(where, "name"))
     f.check_keys(raw, SAMPLER_SETTINGS[name], where)
     for k, v in raw.items():
-        if k in ("multivariate", "group", "constant_liar"):
+        if k in ("multivariate", "group", "constant_liar", "deterministic_objective"):
             f.as_bool(v, f.join(where, k))
         elif k.endswith("_prob"):
             f.as_float(v, f.join(where, k), 0.0, 1.0)
