@@ -145,6 +145,7 @@ def main() -> None:
                     '\'{"n_startup_trials": 5}\' (replaces the defaults above)')
     ap.add_argument("--output", default=None, help="also write the per-seed curves as JSON here")
     ap.add_argument("--no-baselines", action="store_true", help="skip the uniform baselines")
+    ap.add_argument("--keep", default=None, help="keep the studies in this folder (default: a scratch folder)")
     args = ap.parse_args()
     base_cfg = load_study_config(args.study)
     if args.sampler:
@@ -163,7 +164,7 @@ def main() -> None:
     curves: dict[str, list[dict[int, float]]] = {"joint": [], "random": []}
     start = time.time()
     with tempfile.TemporaryDirectory() as d:
-        out = Path(d)
+        out = Path(args.keep or d)
         for seed in args.seeds:
             cfg = replace(base_cfg, seed=seed)
             joint = run(cfg, out, f"joint-{seed}", args.trials, cfg.sampler, warm=True, early=cfg.early_stop)
