@@ -70,6 +70,12 @@ def test_refit_trains_on_train_and_validation(task: Task, base: nn.Module) -> No
     with pytest.raises(ConfigError, match=r"train_on='val'.*train\+val"):
         Evaluator(task, base, QUICK, train_on="val")
 
+    from autocompress.evaluate._evaluator import _joined
+    from autocompress.tasks import Split
+
+    with pytest.raises(ConfigError, match=r"cannot fine-tune on train\+val: validation y"):
+        _joined(data.train, Split(data.val.x, data.val.y.float()[:, None]), "tiny-digits")
+
 
 def test_gradual_pruning_ends_at_the_policys_exact_sparsity_and_size(task: Task, base: nn.Module) -> None:
     """A gradual fine-tune starts denser, but the model it returns (and its artifact) has

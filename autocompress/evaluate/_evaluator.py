@@ -55,7 +55,7 @@ class Evaluator:
         data = task.data()
         self._train, self._val = data.train, data.val
         if train_on == "train+val":  # refit: validation is no longer held out (its metric is then optimistic)
-            self._train = Split(torch.cat([data.train.x, data.val.x]), torch.cat([data.train.y, data.val.y]))
+            self._train = _joined(data.train, data.val, task.name)
         if task.targets == "base_outputs":  # y already is the teacher's output on x
             self.teacher_logits = self._train.y
         else:
@@ -155,6 +155,18 @@ class Evaluator:
         if not history:  # a zero-step budget: score the compressed model as it is
             history.append((0, score(model, self._val, task.metric)))
         return history, cfg.steps, False
+
+
+def _joined(train: Split, val: Split, task: str) -> Split:
+    """The training and validation splits as one (``train_on="train+val"``)."""
+    for part in ("x", "y"):
+        a, b = getattr(train, part), getattr(val, part)
+        if a.shape[1:] != b.shape[1:] or a.dtype != b.dtype:
+            raise ConfigError(
+                f"task {task!r}: cannot fine-tune on train+val: validation {part} is {b.dtype} "
+                f"{tuple(b.shape[1:])} per sample but training {part} is {a.dtype} {tuple(a.shape[1:])}; "
+                "refit only where both splits hold the same kind of inputs and targets")
+    return Split(torch.cat([train.x, val.x]), torch.cat([train.y, val.y]))
 
 
 def _is_identity(policy: Policy) -> bool:
