@@ -17,8 +17,11 @@ pytestmark = pytest.mark.skipif(int8.engine() is None, reason="no x86/fbgemm qua
 
 def _reference(kind: str, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor, spec: int8.ConvSpec | None,
                a_in: tuple[float, int], a_out: tuple[float, int]) -> torch.Tensor:
-    """Fake-quantised input -> fp32 op on the dequantised weight -> fake-quantised output."""
-    xq = torch.fake_quantize_per_tensor_affine(x, a_in[0], a_in[1], 0, 255)
+    """Fake-quantised input -> fp32 op on the dequantised weight -> fake-quantised output.
+    The input is quantised as the kernel does it (7 bits on CPUs without AVX512-VNNI)."""
+    if int8.reduced_input_range():
+        a_in = int8._seven_bit(*a_in)
+    xq = torch.fake_quantize_per_tensor_affine(x, a_in[0], a_in[1], 0, 127 if int8.reduced_input_range() else 255)
     if kind == "linear":
         y = F.linear(xq, w, b)
     else:
@@ -62,6 +65,26 @@ def test_kernel_matches_reference(case: int, bits: int, symmetric: bool, per_cha
     ref = _reference(kind, x, w, bias, spec, a_in, a_out)
     assert y.dtype == torch.float32 and y.shape == ref.shape
     assert (y - ref).abs().max() <= a_out[0] * 1.01  # at most one output step
+
+
+@pytest.mark.parametrize("forced", ["default", "1"])
+def test_full_range_inputs_and_weights_do_not_saturate(forced: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """uint8 255 x int8 127 everywhere: fbgemm without AVX512-VNNI sums product pairs in int16
+    and would return about half of the true 207.3; the backend's 7-bit inputs there avoid it.
+    ``forced``: this CPU's own choice, and 7-bit inputs forced (the path AVX2-only CPUs take)."""
+    if forced != "default":
+        monkeypatch.setenv(int8.REDUCE_RANGE_ENV, forced)
+    int8.reduced_input_range.cache_clear()
+    try:
+        codes = torch.full((4, 64), 127.0)
+        k = int8.build_int8("linear", codes, torch.tensor([0.01]), torch.zeros(1), bits=8, symmetric=True,
+                            bias=None, act_in=(0.01, 0), act_out=(1.0, 0))
+        x = torch.full((1, 64), 2.55)
+        exact = float(x[0] @ (codes[0] * 0.01))  # 207.26
+        assert abs(float(k(x)[0, 0]) - exact) <= 1.0  # one output step
+        assert k.reduced == (forced == "1" or int8.reduced_input_range())
+    finally:
+        int8.reduced_input_range.cache_clear()
 
 
 def test_refuses_saturating_depthwise_and_non_zero_padding() -> None:

@@ -13,11 +13,19 @@ values, supported by fbgemm. One case is refused (see :func:`unsupported_reason`
 depthwise Conv2d kernel sums pairs of uint8 x int8 products in int16 and saturates with
 full-range 8-bit weights; the x86 engine routes symmetric depthwise to oneDNN (exact) but
 asymmetric to fbgemm, so asymmetric 8-bit depthwise Conv2d falls back to fp32.
+
+The same int16 pair sum limits fbgemm's GEMM and convolution kernels on CPUs without
+AVX512-VNNI (AVX2-only x86, e.g. AMD EPYC before Zen 4): 255 x 127 x 2 > 32767, so
+full-range uint8 inputs can saturate (measured: 105.0 instead of 207.3 on such a CPU). There
+the input is quantised to 7 bits (0..127) over the same real range, as torch.ao's x86 qconfig
+does with ``reduce_range`` (see :func:`reduced_input_range`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
+import os
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -87,6 +95,32 @@ def _qweight(codes: torch.Tensor, scale: torch.Tensor, zero_point: torch.Tensor,
     return torch._make_per_channel_quantized_tensor(q, scale.double(), zp, 0)
 
 
+REDUCE_RANGE_ENV = "AUTOCOMPRESS_INT8_REDUCE_RANGE"  # "1" / "0" forces it on / off (tests, odd CPUs)
+
+
+@functools.cache
+def reduced_input_range() -> bool:
+    """Whether int8 kernel inputs use 7 bits: True unless the CPU has AVX512-VNNI (fbgemm's
+    uint8 x int8 kernels without it add pairs of products in int16 and saturate)."""
+    forced = os.environ.get(REDUCE_RANGE_ENV)
+    if forced in ("0", "1"):
+        return forced == "1"
+    check = getattr(torch.cpu, "_is_vnni_supported", None)
+    if check is not None:
+        with contextlib.suppress(Exception):
+            return not bool(check())
+    try:
+        with open("/proc/cpuinfo") as f:
+            return "avx512_vnni" not in f.read()
+    except OSError:
+        return True  # unknown CPU: the safe choice costs one bit of input precision
+
+
+def _seven_bit(scale: float, zero_point: int) -> tuple[float, int]:
+    """uint8 (scale, zero point) -> 7-bit ones covering the same real range."""
+    return scale * 255.0 / 127.0, round(zero_point * 127.0 / 255.0)
+
+
 class Int8Kernel(nn.Module):
     """float32 in -> uint8 -> int8 kernel -> uint8 -> float32 out."""
 
@@ -95,6 +129,9 @@ class Int8Kernel(nn.Module):
         super().__init__()
         self.kind, self.packed = kind, packed
         self.in_scale, self.in_zero_point = float(act_in[0]), int(act_in[1])
+        self.reduced = reduced_input_range()
+        if self.reduced:
+            self.in_scale, self.in_zero_point = _seven_bit(self.in_scale, self.in_zero_point)
         self.out_scale, self.out_zero_point = float(act_out[0]), int(act_out[1])
         self._op = _OPS[kind]
 
@@ -103,7 +140,7 @@ class Int8Kernel(nn.Module):
         return self._op(xq, self.packed, self.out_scale, self.out_zero_point).dequantize()
 
     def extra_repr(self) -> str:
-        return f"{self.kind}, engine={engine()}"
+        return f"{self.kind}, engine={engine()}" + (", 7-bit inputs" if self.reduced else "")
 
 
 _QOPS: Any = torch.ops.quantized
