@@ -9,6 +9,7 @@ import pytest
 import torch
 from torch import nn
 
+from autocompress.backends import int8
 from autocompress.errors import PolicyError
 from autocompress.models import create_model
 from autocompress.models._registry import MODELS
@@ -48,6 +49,10 @@ def _train_leaf(name: str, cfg: LayerConfig, seed: int = 0) -> tuple[nn.Module, 
 def _check_close(y: torch.Tensor, ref: torch.Tensor, leaf: DeployLeaf) -> None:
     if leaf.cfg.act_bits == 8:  # both quantise the output: at most one output step apart
         tol = float(leaf.act_out[0]) * 1.01
+        if leaf.kernel == "int8" and leaf.cfg.weight_bits == 8 and int8.seven_bit_weights():
+            # CPUs without AVX512-VNNI run 8-bit weights as 7-bit codes (backends/int8.py), which
+            # the train form does not simulate: allow that rounding on top of the output step.
+            tol += 0.03 * float(ref.abs().max())
     else:
         tol = 1e-5 * (1 + float(ref.abs().max()))
     assert (y - ref).abs().max() <= tol, (leaf, float((y - ref).abs().max()), tol)

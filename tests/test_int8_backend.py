@@ -17,11 +17,8 @@ pytestmark = pytest.mark.skipif(int8.engine() is None, reason="no x86/fbgemm qua
 
 def _reference(kind: str, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor, spec: int8.ConvSpec | None,
                a_in: tuple[float, int], a_out: tuple[float, int]) -> torch.Tensor:
-    """Fake-quantised input -> fp32 op on the dequantised weight -> fake-quantised output.
-    The input is quantised as the kernel does it (7 bits on CPUs without AVX512-VNNI)."""
-    if int8.reduced_input_range():
-        a_in = int8._seven_bit(*a_in)
-    xq = torch.fake_quantize_per_tensor_affine(x, a_in[0], a_in[1], 0, 127 if int8.reduced_input_range() else 255)
+    """Fake-quantised input -> fp32 op on the dequantised weight -> fake-quantised output."""
+    xq = torch.fake_quantize_per_tensor_affine(x, a_in[0], a_in[1], 0, 255)
     if kind == "linear":
         y = F.linear(xq, w, b)
     else:
@@ -59,6 +56,8 @@ def test_kernel_matches_reference(case: int, bits: int, symmetric: bool, per_cha
     a_in, a_out = (0.02, 100), (0.05, 128)
     k = int8.build_int8(kind, codes, scale, zp, bits=bits, symmetric=symmetric, bias=bias,  # type: ignore[arg-type]
                         act_in=a_in, act_out=a_out, conv=spec)
+    if bits == 8 and int8.seven_bit_weights():  # what the kernel runs on CPUs without AVX512-VNNI
+        codes, scale, zp = int8._to_seven_bits(codes, scale, zp, symmetric)
     w = (codes - zp.reshape(-1, *[1] * (codes.dim() - 1))) * scale.reshape(-1, *[1] * (codes.dim() - 1))
     x = torch.rand(xshape, generator=g) * 5.1 - 2.0  # covers the whole uint8 input range
     y = k(x)
@@ -70,11 +69,11 @@ def test_kernel_matches_reference(case: int, bits: int, symmetric: bool, per_cha
 @pytest.mark.parametrize("forced", ["default", "1"])
 def test_full_range_inputs_and_weights_do_not_saturate(forced: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """uint8 255 x int8 127 everywhere: fbgemm without AVX512-VNNI sums product pairs in int16
-    and would return about half of the true 207.3; the backend's 7-bit inputs there avoid it.
-    ``forced``: this CPU's own choice, and 7-bit inputs forced (the path AVX2-only CPUs take)."""
+    and would return about half of the true 207.3; the backend's 7-bit kernel weights there
+    avoid it. ``forced``: this CPU's own choice, and 7-bit weights forced (the AVX2-only path)."""
     if forced != "default":
         monkeypatch.setenv(int8.REDUCE_RANGE_ENV, forced)
-    int8.reduced_input_range.cache_clear()
+    int8.seven_bit_weights.cache_clear()
     try:
         codes = torch.full((4, 64), 127.0)
         k = int8.build_int8("linear", codes, torch.tensor([0.01]), torch.zeros(1), bits=8, symmetric=True,
@@ -82,9 +81,13 @@ def test_full_range_inputs_and_weights_do_not_saturate(forced: str, monkeypatch:
         x = torch.full((1, 64), 2.55)
         exact = float(x[0] @ (codes[0] * 0.01))  # 207.26
         assert abs(float(k(x)[0, 0]) - exact) <= 1.0  # one output step
-        assert k.reduced == (forced == "1" or int8.reduced_input_range())
+        odd = torch.tensor([[-127.0, -5.0, 3.0, 126.0]] * 2)  # re-coding keeps the weights' range and sign
+        c7, s7, _ = int8._to_seven_bits(odd, torch.tensor([0.01]), torch.zeros(1), True)
+        assert c7.abs().max() <= 63 and torch.allclose(c7 * s7, odd * 0.01, atol=0.01 * 127 / 63 / 2 + 1e-6)
+        c7, s7, z7 = int8._to_seven_bits(odd + 127, torch.tensor([0.01]), torch.tensor([127.0]), False)
+        assert 0 <= c7.min() and c7.max() <= 127 and torch.allclose((c7 - z7) * s7, odd * 0.01, atol=0.011)
     finally:
-        int8.reduced_input_range.cache_clear()
+        int8.seven_bit_weights.cache_clear()
 
 
 def test_refuses_saturating_depthwise_and_non_zero_padding() -> None:

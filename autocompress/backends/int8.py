@@ -15,10 +15,13 @@ full-range 8-bit weights; the x86 engine routes symmetric depthwise to oneDNN (e
 asymmetric to fbgemm, so asymmetric 8-bit depthwise Conv2d falls back to fp32.
 
 The same int16 pair sum limits fbgemm's GEMM and convolution kernels on CPUs without
-AVX512-VNNI (AVX2-only x86, e.g. AMD EPYC before Zen 4): 255 x 127 x 2 > 32767, so
-full-range uint8 inputs can saturate (measured: 105.0 instead of 207.3 on such a CPU). There
-the input is quantised to 7 bits (0..127) over the same real range, as torch.ao's x86 qconfig
-does with ``reduce_range`` (see :func:`reduced_input_range`).
+AVX512-VNNI (AVX2-only x86, e.g. AMD EPYC before Zen 4): 255 x 127 x 2 > 32767, so 8-bit
+weights against full-range uint8 inputs can saturate (measured: 105.0 instead of 207.3 on
+such a CPU). Weights of <= 7 bits cannot (255 x 64 x 2 <= 32767). There, 8-bit weights are
+re-coded to 7 bits over the same range for the kernel (see :func:`seven_bit_weights`); the
+artifact keeps its 8-bit codes, and inputs keep the full uint8 range the train form
+calibrated. (torch.ao instead reduces the *input* to 7 bits; for per-tensor activations of a
+transformer that costs more: MiniLM w8a8 cosine to the train form 0.92, against 0.99 here.)
 """
 
 from __future__ import annotations
@@ -99,8 +102,8 @@ REDUCE_RANGE_ENV = "AUTOCOMPRESS_INT8_REDUCE_RANGE"  # "1" / "0" forces it on / 
 
 
 @functools.cache
-def reduced_input_range() -> bool:
-    """Whether int8 kernel inputs use 7 bits: True unless the CPU has AVX512-VNNI (fbgemm's
+def seven_bit_weights() -> bool:
+    """Whether 8-bit weights run as 7-bit codes: True unless the CPU has AVX512-VNNI (fbgemm's
     uint8 x int8 kernels without it add pairs of products in int16 and saturate)."""
     forced = os.environ.get(REDUCE_RANGE_ENV)
     if forced in ("0", "1"):
@@ -113,12 +116,16 @@ def reduced_input_range() -> bool:
         with open("/proc/cpuinfo") as f:
             return "avx512_vnni" not in f.read()
     except OSError:
-        return True  # unknown CPU: the safe choice costs one bit of input precision
+        return True  # unknown CPU: the safe choice costs one bit of 8-bit weights
 
 
-def _seven_bit(scale: float, zero_point: int) -> tuple[float, int]:
-    """uint8 (scale, zero point) -> 7-bit ones covering the same real range."""
-    return scale * 255.0 / 127.0, round(zero_point * 127.0 / 255.0)
+def _to_seven_bits(codes: torch.Tensor, scale: torch.Tensor, zero_point: torch.Tensor,
+                   symmetric: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """8-bit codes -> 7-bit codes (and scale, zero point) over the same real range."""
+    if symmetric:  # [-127, 127] -> [-63, 63]
+        return (codes * (63.0 / 127.0)).round(), scale * (127.0 / 63.0), zero_point
+    factor = 127.0 / 255.0  # [0, 255] -> [0, 127]
+    return (codes * factor).round(), scale / factor, (zero_point * factor).round()
 
 
 class Int8Kernel(nn.Module):
@@ -129,9 +136,6 @@ class Int8Kernel(nn.Module):
         super().__init__()
         self.kind, self.packed = kind, packed
         self.in_scale, self.in_zero_point = float(act_in[0]), int(act_in[1])
-        self.reduced = reduced_input_range()
-        if self.reduced:
-            self.in_scale, self.in_zero_point = _seven_bit(self.in_scale, self.in_zero_point)
         self.out_scale, self.out_zero_point = float(act_out[0]), int(act_out[1])
         self._op = _OPS[kind]
 
@@ -140,7 +144,7 @@ class Int8Kernel(nn.Module):
         return self._op(xq, self.packed, self.out_scale, self.out_zero_point).dequantize()
 
     def extra_repr(self) -> str:
-        return f"{self.kind}, engine={engine()}" + (", 7-bit inputs" if self.reduced else "")
+        return f"{self.kind}, engine={engine()}"
 
 
 _QOPS: Any = torch.ops.quantized
@@ -167,6 +171,9 @@ def build_int8(
     (scale, zero point) of the uint8 input and output.
     """
     b = None if bias is None else bias.detach().float()
+    if bits == 8 and seven_bit_weights():
+        codes, scale, zero_point = _to_seven_bits(codes.float(), scale.float(), zero_point.float(), symmetric)
+        bits = 7
     with _packing_engine():
         qw = _qweight(codes, scale, zero_point, bits, symmetric)
         if kind == "linear":
