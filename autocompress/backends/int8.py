@@ -21,7 +21,7 @@ such a CPU). Weights of <= 7 bits cannot (255 x 64 x 2 <= 32767). There, 8-bit w
 re-coded to 7 bits over the same range for the kernel (see :func:`seven_bit_weights`); the
 artifact keeps its 8-bit codes, and inputs keep the full uint8 range the train form
 calibrated. (torch.ao instead reduces the *input* to 7 bits; for per-tensor activations of a
-transformer that costs more: MiniLM w8a8 cosine to the train form 0.92, against 0.99 here.)
+transformer that costs more: MiniLM w8a8 cosine to the train form 0.92, against 0.95 here.)
 """
 
 from __future__ import annotations
