@@ -68,7 +68,7 @@ def test_refit_trains_on_train_and_validation(task: Task, base: nn.Module) -> No
     b = Evaluator(task, base, cfg, train_on="train+val").finetune(INT8_SPARSE)[0]
     assert not torch.equal(a.fc1.weight, b.fc1.weight)  # type: ignore[union-attr,arg-type]
     with pytest.raises(ConfigError, match=r"train_on='val'.*train\+val"):
-        Evaluator(task, base, QUICK, train_on="val")
+        Evaluator(task, base, QUICK, train_on="val")  # type: ignore[arg-type]
 
     from autocompress.evaluate._evaluator import _joined
     from autocompress.tasks import Split

@@ -15,6 +15,7 @@ model, so the training targets serve as the teacher's outputs and the teacher is
 from __future__ import annotations
 
 import time
+from typing import Literal
 
 import torch
 from torch import nn
@@ -26,7 +27,8 @@ from autocompress.tasks import Split, Task, base_model, predict, score
 from autocompress.tasks._train import batches, make_optimizer, make_schedule
 from autocompress.techniques.sparsify import ramp_masks
 
-TRAIN_ON = ("train", "train+val")  # what a fine-tune trains on; a search always uses "train"
+TrainOn = Literal["train", "train+val"]  # what a fine-tune trains on; a search always uses "train"
+TRAIN_ON: tuple[TrainOn, ...] = ("train", "train+val")
 
 
 class Evaluator:
@@ -42,7 +44,7 @@ class Evaluator:
 
     def __init__(
         self, task: Task, base: nn.Module, config: FinetuneConfig | None = None, *,
-        train_on: str = "train",
+        train_on: TrainOn = "train",
     ) -> None:
         if train_on not in TRAIN_ON:
             raise ConfigError(f"train_on={train_on!r} is not one of {', '.join(TRAIN_ON)}; use 'train' "
