@@ -18,6 +18,7 @@ the front.
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import tempfile
 import time
@@ -149,8 +150,6 @@ def main() -> None:
     args = ap.parse_args()
     base_cfg = load_study_config(args.study)
     if args.sampler:
-        import json
-
         opts = {"tpe": {"multivariate": True, "n_startup_trials": 10}}.get(args.sampler, {})
         if args.sampler_settings:
             opts = json.loads(args.sampler_settings)
@@ -178,8 +177,6 @@ def main() -> None:
                 curves["random"].append(hv_curve(rnd))
         base, base_hv = ({}, float("nan")) if args.no_baselines else baselines(base_cfg)
     if args.output:
-        import json
-
         Path(args.output).write_text(json.dumps({"study": args.study, "seeds": args.seeds,
                                                  "sampler": [base_cfg.sampler.name, dict(base_cfg.sampler.settings)],
                                                  "curves": curves}, indent=1))
