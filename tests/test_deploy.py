@@ -21,7 +21,7 @@ from autocompress.techniques.deploy import (
     runtime_kernel,
     to_deploy,
 )
-from autocompress.techniques.quantize import attach_quant, calibrate
+from autocompress.techniques.quantize import attach_quant, calibrate, dequantize_weight
 from autocompress.techniques.sparsify import attach_mask
 
 LEAVES = {
@@ -49,10 +49,6 @@ def _train_leaf(name: str, cfg: LayerConfig, seed: int = 0) -> tuple[nn.Module, 
 def _check_close(y: torch.Tensor, ref: torch.Tensor, leaf: DeployLeaf) -> None:
     if leaf.cfg.act_bits == 8:  # both quantise the output: at most one output step apart
         tol = float(leaf.act_out[0]) * 1.01
-        if leaf.kernel == "int8" and leaf.cfg.weight_bits == 8 and int8.seven_bit_weights():
-            # CPUs without AVX512-VNNI run 8-bit weights as 7-bit codes (backends/int8.py), which
-            # the train form does not simulate: allow that rounding on top of the output step.
-            tol += 0.03 * float(ref.abs().max())
     else:
         tol = 1e-5 * (1 + float(ref.abs().max()))
     assert (y - ref).abs().max() <= tol, (leaf, float((y - ref).abs().max()), tol)
@@ -86,6 +82,31 @@ def test_deploy_matches_train_form(name: str, bits: int, act_bits: int) -> None:
         _check_close(dep(x), ref, dep)
         assert sum(t.numel() * t.element_size() for t in dep.state_dict().values()) == (
             deploy_state_nbytes(LEAVES[name][0](), cfg))
+
+
+@pytest.mark.parametrize("seven", ["0", "1"])
+@pytest.mark.parametrize("name", list(LEAVES))
+def test_train_form_runs_the_kernels_weights_on_either_cpu(seven: str, name: str,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """w8a8 on CPUs with AVX512-VNNI ("0") and without ("1": 8-bit codes run as 7-bit ones):
+    the train form dequantises what the kernel runs, so the forms agree to an output step."""
+    monkeypatch.setenv(int8.REDUCE_RANGE_ENV, seven)
+    int8.seven_bit_weights.cache_clear()
+    try:
+        for sym in (True, False):
+            cfg = LayerConfig(weight_bits=8, act_bits=8, symmetric=sym)
+            leaf, x = _train_leaf(name, cfg, seed=3)
+            fq = leaf.parametrizations["weight"][0]
+            dep = to_deploy(leaf)
+            assert fq.int8_kernel == (dep.kernel == "int8")
+            with torch.no_grad():
+                _check_close(dep(x), leaf(x), dep)
+                stored = fq.codes(leaf.parametrizations["weight"].original)  # what the codec keeps
+                runs = int8.kernel_codes(*stored, 8, sym)[:3]
+                assert torch.equal(leaf.weight, dequantize_weight(*(runs if fq.int8_kernel else stored)))
+                assert torch.equal(runs[0], stored[0]) == (seven == "0")
+    finally:
+        int8.seven_bit_weights.cache_clear()
 
 
 @pytest.mark.parametrize("cfg", [

@@ -57,7 +57,8 @@ def test_kernel_matches_reference(case: int, bits: int, symmetric: bool, per_cha
     k = int8.build_int8(kind, codes, scale, zp, bits=bits, symmetric=symmetric, bias=bias,  # type: ignore[arg-type]
                         act_in=a_in, act_out=a_out, conv=spec)
     if bits == 8 and int8.seven_bit_weights():  # what the kernel runs on CPUs without AVX512-VNNI
-        codes, scale, zp = int8._to_seven_bits(codes, scale, zp, symmetric)
+        codes, scale, zp, seven = int8.kernel_codes(codes, scale, zp, bits, symmetric)
+        assert seven == 7 and codes.abs().max() <= 127
     w = (codes - zp.reshape(-1, *[1] * (codes.dim() - 1))) * scale.reshape(-1, *[1] * (codes.dim() - 1))
     x = torch.rand(xshape, generator=g) * 5.1 - 2.0  # covers the whole uint8 input range
     y = k(x)

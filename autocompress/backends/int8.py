@@ -128,6 +128,20 @@ def _to_seven_bits(codes: torch.Tensor, scale: torch.Tensor, zero_point: torch.T
     return (codes * factor).round(), scale / factor, (zero_point * factor).round()
 
 
+def kernel_codes(codes: torch.Tensor, scale: torch.Tensor, zero_point: torch.Tensor, bits: int,
+                 symmetric: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
+    """The (codes, scale, zero point, bits) the int8 kernel runs for a weight's stored codes.
+
+    The stored codes unless they are 8-bit on a CPU where :func:`seven_bit_weights`: then
+    7-bit codes over the same range. The train form dequantises these same values, so its
+    outputs match the kernel's (``techniques.quantize.WeightFakeQuant.int8_kernel``).
+    """
+    if bits == 8 and seven_bit_weights():
+        seven = _to_seven_bits(codes.float(), scale.float(), zero_point.float(), symmetric)
+        return (*seven, 7)
+    return codes, scale, zero_point, bits
+
+
 class Int8Kernel(nn.Module):
     """float32 in -> uint8 -> int8 kernel -> uint8 -> float32 out."""
 
@@ -171,9 +185,7 @@ def build_int8(
     (scale, zero point) of the uint8 input and output.
     """
     b = None if bias is None else bias.detach().float()
-    if bits == 8 and seven_bit_weights():
-        codes, scale, zero_point = _to_seven_bits(codes.float(), scale.float(), zero_point.float(), symmetric)
-        bits = 7
+    codes, scale, zero_point, bits = kernel_codes(codes, scale, zero_point, bits, symmetric)
     with _packing_engine():
         qw = _qweight(codes, scale, zero_point, bits, symmetric)
         if kind == "linear":

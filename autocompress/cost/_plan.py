@@ -16,8 +16,7 @@ from torch import nn
 from autocompress.compress import ExampleInput, apply_structure, normalise, resolve, weight_leaves
 from autocompress.graph import layers
 from autocompress.policy import Policy
-
-Kernel = Literal["int8", "fp32", "fp32-sparse"]
+from autocompress.techniques.kernels import Kernel
 
 
 @dataclass(frozen=True)
@@ -62,7 +61,7 @@ def structural_copy(model: nn.Module, policy: Policy, example_input: ExampleInpu
 
 def plan(model: nn.Module, policy: Policy, example_input: ExampleInput) -> list[LeafPlan]:
     """Per-leaf plan of ``compress(model, policy, "deploy")``, computed on a meta copy."""
-    from autocompress.techniques.deploy import runtime_kernel
+    from autocompress.techniques.kernels import leaf_kernel
 
     meta, res, x = structural_copy(model, policy, example_input)
     infos = {i.name: i for i in layers(meta, x)}
@@ -89,12 +88,7 @@ def plan(model: nn.Module, policy: Policy, example_input: ExampleInput) -> list[
                 act_bits=cfg.act_bits,
                 sparsity=cfg.sparsity,
                 pattern=cfg.pattern,
-                kernel=runtime_kernel(
-                    info.kind,
-                    cfg,
-                    depthwise=info.is_depthwise,
-                    padding_mode=getattr(leaf, "padding_mode", "zeros"),
-                ),
+                kernel=leaf_kernel(leaf, info.kind, cfg),
             )
         )
     return out

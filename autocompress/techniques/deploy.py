@@ -20,7 +20,7 @@ Example::
 from __future__ import annotations
 
 import warnings
-from typing import Any, Literal
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -32,36 +32,22 @@ from autocompress.errors import PolicyError
 from autocompress.graph import kind_of
 from autocompress.policy import LayerConfig
 from autocompress.techniques.codec import decode, decode_codes, encode, storage_nbytes
+from autocompress.techniques.kernels import (
+    SPARSE_CSR_MIN_SPARSITY,
+    Kernel,
+    choose_kernel,
+    conv_args,
+    runtime_kernel,
+)
 from autocompress.techniques.quantize import (
     CONFIG_ATTR,
     fake_quant_act,
     get_act_quant,
     get_weight_quant,
 )
-from autocompress.techniques.sparsify import get_mask, mask_kind
+from autocompress.techniques.sparsify import get_mask
 
-Kernel = Literal["int8", "fp32", "fp32-sparse"]
-# Measured on this 2-core x86 CPU, 1 thread (torch 2.13): CSR x dense input beats dense
-# F.linear from ~0.95 sparsity at 1024x1024 (batch 1: 58 vs 79 us; batch 32: 0.20 vs 0.87 ms)
-# and 4096x1024; at 0.90 it loses at batch 1. Tiny layers (256x256, batch 1) lose by ~5 us.
-SPARSE_CSR_MIN_SPARSITY = 0.95
 ACT_QPARAMS_NBYTES = 8  # [scale, zero_point] as fp32, per quantised activation
-
-
-def runtime_kernel(
-    kind: str, cfg: LayerConfig, *, depthwise: bool = False, padding_mode: str = "zeros"
-) -> Kernel:
-    """What the deploy module of a leaf runs; the one rule the deploy form and plan share."""
-    if cfg.act_bits == 8 and cfg.weight_bits <= 8:
-        why = int8.unsupported_reason(kind, cfg.weight_bits, cfg.symmetric, depthwise,  # type: ignore[arg-type]
-                                      padding_mode)
-        if why is None:
-            return "int8"
-    if kind == "linear" and mask_kind(cfg) == "unstructured" and (
-        cfg.sparsity >= SPARSE_CSR_MIN_SPARSITY
-    ):
-        return "fp32-sparse"
-    return "fp32"
 
 
 def deploy_state_nbytes(leaf: nn.Module, cfg: LayerConfig) -> int:
@@ -134,15 +120,7 @@ class DeployLeaf(nn.Module):
         return {k: getattr(self, f"w_{k}") for k in self.storage_keys}
 
     def _choose_kernel(self) -> tuple[Kernel, str | None]:
-        cfg, conv = self.cfg, self.conv
-        dw, pm = conv.get("depthwise", False), conv.get("padding_mode", "zeros")
-        kernel = runtime_kernel(self.kind, cfg, depthwise=dw, padding_mode=pm)
-        if kernel == "int8" and conv and conv["int_padding"] is None:
-            return "fp32", f"int8 conv needs symmetric padding, got {conv['padding']!r}"
-        if kernel != "int8" and cfg.act_bits == 8 and cfg.weight_bits <= 8:
-            return kernel, int8.unsupported_reason(
-                self.kind, cfg.weight_bits, cfg.symmetric, dw, pm)  # type: ignore[arg-type]
-        return kernel, None
+        return choose_kernel(self.kind, self.cfg, self.conv or None)
 
     @torch.no_grad()
     def _rebuild(self) -> None:
@@ -241,7 +219,7 @@ def to_deploy(leaf: nn.Module, cfg: LayerConfig | None = None) -> DeployLeaf:
                 )
             scale, zp = q.qparams()
             act[key] = torch.stack([scale.reshape(()), zp.reshape(()).float()])
-    conv = _conv_args(leaf) if kind != "linear" else None
+    conv = conv_args(leaf) if kind != "linear" else None
     return DeployLeaf(kind, tuple(raw.shape), cfg, tensors, getattr(leaf, "bias", None), act, conv)
 
 
@@ -257,26 +235,6 @@ def _infer_config(leaf: nn.Module, mask: torch.Tensor | None) -> LayerConfig:
     numel = _weight(leaf).numel()
     pruned = 0 if mask is None else numel - int(mask.sum())
     return LayerConfig(sparsity=pruned / numel)
-
-
-def _conv_args(leaf: Any) -> dict[str, Any]:
-    k = tuple(leaf.kernel_size)
-    d = tuple(leaf.dilation)
-    pad = leaf.padding
-    int_pad: tuple[int, ...] | None = None
-    if pad == "valid":
-        int_pad = (0,) * len(k)
-    elif pad == "same":
-        totals = [di * (ki - 1) for di, ki in zip(d, k, strict=True)]
-        int_pad = tuple(t // 2 for t in totals) if all(t % 2 == 0 for t in totals) else None
-    else:
-        int_pad = tuple(pad)
-    return {
-        "stride": tuple(leaf.stride), "padding": pad, "int_padding": int_pad, "dilation": d,
-        "groups": leaf.groups, "padding_mode": leaf.padding_mode,
-        "reversed_padding": leaf._reversed_padding_repeated_twice,
-        "depthwise": leaf.groups > 1 and leaf.groups == leaf.in_channels,
-    }
 
 
 def state_nbytes(module: nn.Module) -> int:

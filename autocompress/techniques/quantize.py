@@ -5,7 +5,10 @@ Weights (``WeightFakeQuant``, a parametrization after any ``WeightMask``): integ
 ``[-(2^(b-1)-1), 2^(b-1)-1]``, zero point 0) or asymmetric (codes in ``[0, 2^b-1]`` with an
 integer zero point, so 0.0 is exactly representable and masked weights stay 0). The scale is
 computed from the min/max of the (masked) weight in every forward: no state that can drift
-from the weight. 16 bits = float16 round trip. The codec stores exactly these codes.
+from the weight. 16 bits = float16 round trip. The codec stores exactly these codes. A leaf
+that ships on the int8 kernel dequantises the codes that kernel runs on this CPU (8-bit
+codes as 7-bit ones without AVX512-VNNI: ``backends.int8.kernel_codes``), so train and
+deploy forms agree on every CPU.
 
 Activations (``ActFakeQuant``): per-tensor affine 8 bits (unsigned codes ``[0, 255]``), range
 calibrated as min/max over calibration batches (:func:`calibrate`), then followed by an EMA
@@ -26,9 +29,11 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
+from autocompress.backends import int8
 from autocompress.errors import PolicyError
 from autocompress.graph import kind_of
 from autocompress.policy import LayerConfig
+from autocompress.techniques.kernels import leaf_kernel
 from autocompress.techniques.sparsify import mask_kind
 
 CONFIG_ATTR = "autocompress_config"  # the LayerConfig attach_quant recorded on the leaf
@@ -88,17 +93,24 @@ def _bcast(v: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
 class WeightFakeQuant(nn.Module):
     """Parametrization ``w -> dequant(quant(w))`` with a straight-through gradient."""
 
-    def __init__(self, bits: int, per_channel: bool = True, symmetric: bool = True) -> None:
+    def __init__(self, bits: int, per_channel: bool = True, symmetric: bool = True,
+                 int8_kernel: bool = False) -> None:
         super().__init__()
         if bits not in (2, 3, 4, 5, 6, 7, 8, 16):
             raise PolicyError(f"WeightFakeQuant bits must be 2..8 or 16, got {bits!r}")
         self.bits, self.per_channel, self.symmetric = bits, per_channel, symmetric
+        # The leaf ships on the int8 kernel: dequantise what that kernel runs on this CPU
+        # (8-bit codes re-coded to 7 bits without AVX512-VNNI, backends.int8.kernel_codes).
+        self.int8_kernel = int8_kernel
 
     def forward(self, w: torch.Tensor) -> torch.Tensor:
         if self.bits == 16:
             q = w.detach().to(torch.float16).to(w.dtype)
         else:
-            q = dequantize_weight(*self.codes(w)).to(w.dtype)
+            codes, scale, zp = self.codes(w)
+            if self.int8_kernel:
+                codes, scale, zp, _ = int8.kernel_codes(codes, scale, zp, self.bits, self.symmetric)
+            q = dequantize_weight(codes, scale, zp).to(w.dtype)
         return w + (q - w).detach()  # straight-through: d q / d w = 1
 
     def codes(self, w: torch.Tensor) -> WeightCodes:
@@ -109,7 +121,7 @@ class WeightFakeQuant(nn.Module):
 
     def extra_repr(self) -> str:
         g = "per_channel" if self.per_channel else "per_tensor"
-        return f"bits={self.bits}, {g}, symmetric={self.symmetric}"
+        return f"bits={self.bits}, {g}, symmetric={self.symmetric}" + (", int8_kernel" if self.int8_kernel else "")
 
 
 def act_qparams(lo: torch.Tensor, hi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -206,7 +218,8 @@ def attach_quant(leaf: nn.Module, cfg: LayerConfig, *, name: str | None = None) 
     setattr(leaf, CONFIG_ATTR, cfg)  # read by to_deploy (e.g. N:M vs unstructured masks)
     if cfg.weight_bits < 32:
         per_channel = cfg.granularity == "per_channel"
-        fq = WeightFakeQuant(cfg.weight_bits, per_channel, cfg.symmetric)
+        on_int8 = cfg.weight_bits <= 8 and leaf_kernel(leaf, str(kind_of(leaf)), cfg) == "int8"
+        fq = WeightFakeQuant(cfg.weight_bits, per_channel, cfg.symmetric, int8_kernel=on_int8)
         parametrize.register_parametrization(leaf, "weight", fq)
     if cfg.act_bits < 32:
         leaf.act_in = ActFakeQuant(cfg.act_bits)
