@@ -1,7 +1,8 @@
 """Where measurements live: the cache directory and this machine's fingerprint.
 
-Measured figures are only valid on the machine, thread count and torch build that produced
-them, so every cache file is keyed by a fingerprint of the three. The directory comes from
+Measured figures are only valid on the machine, thread count, torch build and timing method
+that produced them, so every cache file is keyed by a fingerprint of the four (a new timing
+method starts new tables; old ones are left alone). The directory comes from
 ``AUTOCOMPRESS_CACHE`` (default ``~/.cache/autocompress``).
 """
 
@@ -16,14 +17,17 @@ from pathlib import Path
 
 import torch
 
+from autocompress.cost.latency._timing import TIMING_METHOD
+
 
 @dataclass(frozen=True)
 class Fingerprint:
-    """What a measurement depends on: CPU model, thread count, torch version."""
+    """What a measurement depends on: CPU model, thread count, torch version, timing method."""
 
     cpu: str
     threads: int
     torch: str
+    timing: str = TIMING_METHOD
 
     @property
     def key(self) -> str:

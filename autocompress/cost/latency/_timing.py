@@ -4,10 +4,20 @@ At one thread torch runs every kernel inline in the calling thread, so the calli
 CPU time (``clock="cpu"``) is the latency the model would have on an idle machine, and it
 does not count time the thread spends preempted by other processes: figures stay stable on
 a busy machine. With more threads only wall time (``clock="wall"``) is meaningful.
+
+The C allocator is pinned first (:func:`steady_allocator`). glibc serves allocations above a
+threshold with a fresh ``mmap`` and returns them on free, so every forward page-faults its
+activation buffers in again; the threshold moves up only after a larger block has been freed,
+so the same layer timed in two processes (or twice in one) could differ by up to 5x (digits-
+size conv 3->32 on 8x32x32: 0.93 vs 0.16 ms; BENCHMARKS.md, issue 4). A serving process that
+has loaded its model is in the second state; timings here always are.
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import functools
 import gc
 import statistics
 import time
@@ -36,6 +46,25 @@ def torch_threads(n: int) -> Iterator[None]:
         torch.set_num_threads(old)
 
 
+TIMING_METHOD = "cpu-or-wall/median-of-blocks/allocator-32MiB"  # part of the cache fingerprint
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc mallopt parameters
+_MMAP_THRESHOLD = 32 << 20  # glibc's own ceiling for its moving threshold (64-bit)
+
+
+@functools.cache
+def steady_allocator() -> bool:
+    """Pin glibc's mmap threshold at 32 MiB and its trim threshold at 64 MiB, once per process,
+    so that blocks below 32 MiB are reused from the heap instead of mapped and page-faulted
+    in on every call. True if pinned; False where the C library is not glibc (nothing to do)."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c"))
+        mallopt = libc.mallopt
+    except (OSError, AttributeError, TypeError):
+        return False
+    return bool(mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD)) and bool(
+        mallopt(_M_TRIM_THRESHOLD, 2 * _MMAP_THRESHOLD))
+
+
 def time_ms(fn: Callable[[], object], *, warmup: int = 5, repeats: int = 21,
             min_block_ms: float = 2.0, clock: Clock = "wall", rounds: int = 3) -> float:
     """Milliseconds of one call of ``fn`` (no grad, GC paused): the minimum over ``rounds``
@@ -43,8 +72,10 @@ def time_ms(fn: Callable[[], object], *, warmup: int = 5, repeats: int = 21,
 
     Calls are grouped in blocks long enough (``min_block_ms``) that timer resolution and
     scheduler jitter stay small. Other processes only ever slow a round down (shared caches,
-    memory bandwidth), so the best round's median is the steadiest estimate.
+    memory bandwidth), so the best round's median is the steadiest estimate. The allocator
+    is pinned first (:func:`steady_allocator`).
     """
+    steady_allocator()
     return min(_median_ms(fn, warmup, repeats, min_block_ms, clock) for _ in range(max(rounds, 1)))
 
 
