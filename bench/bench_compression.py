@@ -2,7 +2,8 @@
 
 Every figure is measured on the artifact: it is saved (safetensors), loaded back into a
 fresh instance of the architecture, and timed (wall clock, median of repeated runs after
-warm-up, torch.set_num_threads fixed). Targets (issue 2):
+warm-up, torch.set_num_threads fixed, glibc's allocator pinned as in every latency
+measurement of autocompress: ``autocompress.cost.latency._timing.steady_allocator``). Targets (issue 2):
 - CNN: int8 + 50% channel pruning >= 4x faster than fp32 at 1 thread;
 - MLP: a 4-bit, 90%-sparse artifact <= 1/20 of the fp32 size.
 
@@ -23,6 +24,7 @@ from torch import nn
 
 from autocompress import Policy, compress, load_artifact, save_artifact
 from autocompress.artifact import state_bytes
+from autocompress.cost.latency._timing import steady_allocator
 
 
 class BenchCNN(nn.Module):
@@ -116,7 +118,11 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeats", type=int, default=200)
     ap.add_argument("--batch", type=int, default=1)
+    ap.add_argument("--unpinned-allocator", action="store_true",
+                    help="leave glibc's moving mmap threshold alone (timings then depend on the process's history)")
     args = ap.parse_args()
+    if not args.unpinned_allocator:
+        steady_allocator()  # as every latency measurement of autocompress does
     rows = []
     with tempfile.TemporaryDirectory() as d:
         rows += run("cnn", BenchCNN, CNN_POLICIES, torch.randn(args.batch, 3, 32, 32), args.repeats, Path(d))

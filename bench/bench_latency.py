@@ -16,6 +16,7 @@ from torch import nn
 from autocompress.cost import LeafPlan
 from autocompress.cost.latency import AnalyticModel, MeasuredModel, device_profile
 from autocompress.cost.latency.check import local_device, run_check
+from autocompress.cost.latency.profiler import CALIBRATION_POLICIES
 
 
 def bench_cnn() -> nn.Module:
@@ -66,7 +67,7 @@ def main() -> None:
                     help="time all policies and their leaves round-robin, best round each (default: each "
                          "policy right after re-timing its leaves)")
     ap.add_argument("--only", choices=["cnn", "mlp"], default=None)
-    ap.add_argument("--calibration", type=int, default=0,
+    ap.add_argument("--calibration", type=int, default=CALIBRATION_POLICIES,
                     help="random policies (their own seed) added to the per-model overhead fit")
     ap.add_argument("--details", action="store_true", help="print every policy's measured and predicted ms")
     args = ap.parse_args()

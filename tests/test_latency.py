@@ -345,6 +345,31 @@ def test_measured_model_applies_rest_and_in_model_factor() -> None:
     assert any("x1.200" in n for n in est.notes)
 
 
+def test_measured_model_adds_the_int8_call_term_to_int8_leaves_only() -> None:
+    from autocompress.cost.latency._table import model_signature
+
+    fp, q8 = leaf(batch=4), dataclasses.replace(leaf(batch=4, wb=8, ab=8), leaf="fc8", layer="fc8")
+    table = LeafTable(fingerprint(1))
+    table.add_leaf(fp, 1.0, "deploy")
+    table.add_leaf(q8, 0.25, "deploy")
+    table.set_overhead(model_signature([fp, q8]), 0.0, 0.0, 1.1, 0.002)
+    dev = dataclasses.replace(device_profile("xeon-8480"), fingerprint=table.fingerprint.key)
+    est = MeasuredModel(table).predict([fp, q8], dev)
+    by_leaf = {x.leaf: x.ms for x in est.leaves}
+    assert by_leaf == pytest.approx({"fc": 1.1, "fc8": 0.25 * 1.1 + 0.002})
+    assert any("+2.00 us per int8 call" in n for n in est.notes)
+
+
+def test_in_model_fit_recovers_factor_and_int8_term_within_bounds() -> None:
+    from autocompress.cost.latency.profiler import _fit_in_model
+
+    rows = [(a, n, 1.05 * a + 0.0015 * n) for a, n in [(0.05, 0), (0.04, 0), (0.07, 2), (0.1, 4), (0.06, 1)]]
+    assert _fit_in_model(rows) == pytest.approx((1.05, 0.0015))
+    assert _fit_in_model([(0.05, 0, 0.06), (0.04, 0, 0.048)]) == pytest.approx((1.2, 0.0))  # no int8 leaves
+    k, q = _fit_in_model([(0.05, 0, 0.04), (0.06, 2, 0.05)])  # faster in the model: clamped
+    assert k == 1.0 and q == 0.0
+
+
 def test_interleaved_check_times_round_robin_and_keeps_each_best_round(tmp_path, monkeypatch) -> None:
     from autocompress.cost.latency import check
 

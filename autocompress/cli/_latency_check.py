@@ -18,6 +18,8 @@ def add_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--study", type=Path, default=None,
                    help="check the Pareto set of this study (its file or study.db) instead of random policies")
     p.add_argument("--rounds", type=int, default=3, help="timing rounds (the best is kept)")
+    p.add_argument("--calibration", type=int, default=6,
+                   help="random compressed policies (own seed) in the per-model overhead fit (default 6)")
     p.add_argument("--interleave", action="store_true",
                    help="time all policies and their leaves round-robin, best round each (better when "
                         "other jobs load the machine; default: each policy right after re-timing its leaves)")
@@ -44,6 +46,7 @@ def run(args: argparse.Namespace) -> int:
     model = task.create_model(0).eval()
     x = task.example_input()[: args.batch]
     report = run_check(model, x, n_policies=args.policies, seed=args.seed, threads=args.threads, name=name,
-                       rounds=args.rounds, interleave=args.interleave, policies=policies)
+                       rounds=args.rounds, interleave=args.interleave, policies=policies,
+                       calibration=args.calibration)
     print(report.table())
     return 0

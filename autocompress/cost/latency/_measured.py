@@ -2,11 +2,11 @@
 
 Each leaf configuration is timed by :mod:`autocompress.cost.latency.profiler` on the real
 deploy kernels and cached per machine fingerprint; unseen configurations are interpolated
-from measured ones near in size. Two fitted per-model terms cover what per-leaf sums miss
+from measured ones near in size. Fitted per-model terms cover what per-leaf sums miss
 (see :func:`~autocompress.cost.latency.profiler.profile_model`): the non-leaf rest (norms,
-activations, adds, pooling, Python dispatch; linear in the elements the layers output) and
-the factor by which leaves run slower inside the model than alone (caches shared with the
-other layers). Predicts only for the machine it measured.
+activations, adds, pooling, Python dispatch; linear in the elements the layers output), the
+factor by which leaves run slower inside the model than alone (caches shared with the
+other layers) and a constant per int8 leaf call on top of it. Predicts only for the machine it measured.
 """
 
 from __future__ import annotations
@@ -60,12 +60,15 @@ class MeasuredModel(LatencyModel):
     def predict(self, plan: Sequence[LeafPlan], device: DeviceProfile) -> LatencyEstimate:
         """Leaves as timed alone, scaled by the model's fitted in-model factor, plus the rest."""
         est = super().predict(plan, device)
-        k = self.table_for(device).leaf_factor(plan)
-        if k == 1.0:
+        table = self.table_for(device)
+        k, q = table.leaf_factor(plan), table.int8_call_ms(plan)
+        if k == 1.0 and q == 0.0:
             return est
-        leaves = tuple(dataclasses.replace(x, ms=x.ms * k) for x in est.leaves)
+        int8_calls = {p.leaf: p.calls for p in plan if p.kernel == "int8"}
+        leaves = tuple(dataclasses.replace(x, ms=x.ms * k + q * int8_calls.get(x.leaf, 0)) for x in est.leaves)
         total = sum(x.ms for x in leaves) + est.rest_ms
-        note = f"leaves x{k:.3f}: measured slowdown inside this model vs alone"
+        note = (f"leaves x{k:.3f} and +{q * 1e3:.2f} us per int8 call: measured slowdown inside this "
+                "model vs alone")
         return dataclasses.replace(est, leaves=leaves, total_ms=total, notes=(*est.notes, note))
 
     def leaf_ms(self, leaf: LeafPlan, device: DeviceProfile) -> LeafLatency:

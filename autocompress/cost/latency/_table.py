@@ -77,9 +77,11 @@ class LeafTable:
                                     "cls": leaf_class(p), "source": source}
         self._fits.clear()
 
-    def set_overhead(self, signature: str, c0: float, c1: float, k: float = 1.0) -> None:
-        """rest = c0 + c1 * output elements; leaves run ``k`` times slower in the model."""
-        self.overheads[signature] = {"c0": c0, "c1": c1, "k": k}
+    def set_overhead(self, signature: str, c0: float, c1: float, k: float = 1.0,
+                     int8_call_ms: float = 0.0) -> None:
+        """rest = c0 + c1 * output elements; leaves run ``k`` times slower in the model, and
+        every call of an int8 leaf costs ``int8_call_ms`` more there than alone."""
+        self.overheads[signature] = {"c0": c0, "c1": c1, "k": k, "int8_call_ms": int8_call_ms}
 
     def without(self, keys: Iterable[str]) -> LeafTable:
         """A copy lacking ``keys`` (to test interpolation on leaves it has not seen)."""
@@ -104,6 +106,11 @@ class LeafTable:
         """How much slower leaves run inside this model than alone (1.0 if not fitted)."""
         fit = self.overheads.get(model_signature(plan))
         return float(fit.get("k", 1.0)) if fit is not None else 1.0
+
+    def int8_call_ms(self, plan: Sequence[LeafPlan]) -> float:
+        """Extra milliseconds per int8 leaf call inside this model (0.0 if not fitted)."""
+        fit = self.overheads.get(model_signature(plan))
+        return float(fit.get("int8_call_ms", 0.0)) if fit is not None else 0.0
 
     def rest_ms(self, plan: Sequence[LeafPlan]) -> float | None:
         fit = self.overheads.get(model_signature(plan))

@@ -31,7 +31,13 @@ from autocompress.cost.latency._local import profile_device
 from autocompress.cost.latency._measured import MeasuredModel
 from autocompress.cost.latency._policies import prunable_groups, random_policy
 from autocompress.cost.latency._table import LeafTable, leaf_key
-from autocompress.cost.latency.profiler import measure_leaf, measure_model, profile_model, profile_plan
+from autocompress.cost.latency.profiler import (
+    CALIBRATION_POLICIES,
+    measure_leaf,
+    measure_model,
+    profile_model,
+    profile_plan,
+)
 from autocompress.errors import PolicyError
 from autocompress.policy import Policy
 
@@ -127,7 +133,8 @@ def _interleaved(models: Sequence[nn.Module], plans: Sequence[Sequence[Any]], ex
 def run_check(model: nn.Module, example_input: Any, *, n_policies: int = 20, seed: int = 0,
               threads: int = 1, name: str = "model", rounds: int = 3,
               fresh: bool = True, interleave: bool = False,
-              policies: Sequence[Policy] | None = None, calibration: int = 0) -> CheckReport:
+              policies: Sequence[Policy] | None = None,
+              calibration: int = CALIBRATION_POLICIES) -> CheckReport:
     """Measure ``n_policies`` random deploy forms of ``model`` and score every latency model.
 
     End-to-end times are the minimum over ``rounds`` of the median of timed blocks, in
