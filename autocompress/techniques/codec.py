@@ -1,7 +1,9 @@
 """The exact storage of one weight: packed integer codes, sparse indices, scales.
 
 ``encode(w, mask, cfg)`` returns plain tensors (what an artifact ships); ``decode`` rebuilds
-the fake-quantised, masked weight of the train form bit for bit; ``storage_nbytes(shape,
+the fake-quantised, masked weight of the train form bit for bit (an 8-bit weight bound for
+the int8 kernel on a CPU without AVX512-VNNI is the exception: the train form then uses the
+kernel's 7-bit re-coding of these codes, ``backends.int8.kernel_codes``); ``storage_nbytes(shape,
 cfg)`` is the exact byte count of ``encode`` computed from the shape and config alone, so the
 size model needs no weights. Layout:
 
