@@ -447,3 +447,29 @@ def test_profile_model_adds_random_calibration_policies_to_the_fit(tmp_path, mon
     assert fit["k"] >= 1.0 and fit["c0"] == pytest.approx(0.5)
     run(1)
     assert seen[1] == seen[0]  # the same calibration policies every time
+
+
+def test_search_fits_the_model_once_per_machine_then_reuses_the_cached_fit(tmp_path, monkeypatch) -> None:
+    from autocompress.cost.latency import check, profiler
+    from autocompress.search._latency import latency_predictor
+
+    monkeypatch.setenv("AUTOCOMPRESS_CACHE", str(tmp_path))
+    model = create_model("tiny-mlp")
+    x = MODELS.get("tiny-mlp").example_input(4)
+    monkeypatch.setattr(check, "local_device", lambda threads: dataclasses.replace(
+        device_profile("xeon-8480"), name="local", fingerprint=fingerprint(1).key))
+    monkeypatch.setattr(profiler, "measure_leaf", lambda p, threads=1: 0.1)
+    monkeypatch.setattr(profiler, "measure_model", lambda m, x, threads=1, **_: 1.0)
+    monkeypatch.setattr(profiler, "measure_rest", lambda *a, **k: 0.5)
+    fits: list[int] = []
+    real = profiler.profile_model
+    monkeypatch.setattr(profiler, "profile_model", lambda *a, **k: fits.append(1) or real(*a, **k))
+    for _ in range(2):
+        latency_predictor("local", model, x)
+    assert fits == [1]  # the second study start found the fit in the cache
+    table = LeafTable.load(fingerprint(1))
+    assert table.fitted_with(plan(model, Policy(), x)) == profiler.CALIBRATION_POLICIES
+    table.set_overhead(next(iter(table.overheads)), 0.1, 0.0, 1.0, calibration=0)  # an older, thinner fit
+    table.save()
+    latency_predictor("local", model, x)
+    assert fits == [1, 1]

@@ -2,9 +2,11 @@
 
 - ``local`` (or ``local-measured``): this machine's measured model. At the start of a study
   the machine profile is measured if missing and the base model's per-model terms are
-  fitted (``profile_model``); during the search every leaf configuration a candidate uses
-  that is not yet in the table is timed on the real deploy kernels before the prediction
-  (cached on disk, keyed by the machine fingerprint), so figures are measured, not guessed.
+  fitted (``profile_model``) unless this machine's cache already holds them (the fit with
+  its 6 calibration policies takes a minute on MiniLM, so it is done once); during the
+  search every leaf configuration a candidate uses that is not yet in the table is timed
+  on the real deploy kernels before the prediction (cached on disk, keyed by the machine
+  fingerprint), so figures are measured, not guessed.
 - any other name (``xeon-8480``, ``a100``, ``h100``, ``orin``, ``cortex-a76``): the analytic
   roofline model on that device's published-spec profile.
 """
@@ -53,12 +55,16 @@ def latency_predictor(device: str, base: nn.Module, example: torch.Tensor, threa
         model = get_latency_model("analytic")
         profile = device_profile(device, threads=threads)
         return LatencyPredictor(model.name, profile.name, lambda plan: model.predict(plan, profile))
+    from autocompress.cost import plan as leaf_plan
     from autocompress.cost.latency.check import local_device
-    from autocompress.cost.latency.profiler import profile_model, profile_plan
+    from autocompress.cost.latency.profiler import CALIBRATION_POLICIES, profile_model, profile_plan
+    from autocompress.policy import Policy
 
     profile = local_device(threads)  # measured once per machine, then cached
     table = LeafTable.load(fingerprint(threads))
-    profile_model(base, example, table, threads=threads)
+    fitted = table.fitted_with(leaf_plan(base, Policy(), example))
+    if fitted is None or fitted < CALIBRATION_POLICIES:  # fitted once per machine and model, then cached
+        profile_model(base, example, table, threads=threads)
     measured = MeasuredModel(table)
 
     def predict(plan: Sequence[LeafPlan]) -> LatencyEstimate:

@@ -78,10 +78,17 @@ class LeafTable:
         self._fits.clear()
 
     def set_overhead(self, signature: str, c0: float, c1: float, k: float = 1.0,
-                     int8_call_ms: float = 0.0) -> None:
+                     int8_call_ms: float = 0.0, calibration: int = 0) -> None:
         """rest = c0 + c1 * output elements; leaves run ``k`` times slower in the model, and
-        every call of an int8 leaf costs ``int8_call_ms`` more there than alone."""
-        self.overheads[signature] = {"c0": c0, "c1": c1, "k": k, "int8_call_ms": int8_call_ms}
+        every call of an int8 leaf costs ``int8_call_ms`` more there than alone (fitted
+        with ``calibration`` random policies)."""
+        self.overheads[signature] = {"c0": c0, "c1": c1, "k": k, "int8_call_ms": int8_call_ms,
+                                     "calibration": calibration}
+
+    def fitted_with(self, plan: Sequence[LeafPlan]) -> int | None:
+        """How many calibration policies this model's overhead fit used; None if not fitted."""
+        fit = self.overheads.get(model_signature(plan))
+        return None if fit is None else int(fit.get("calibration", 0))
 
     def without(self, keys: Iterable[str]) -> LeafTable:
         """A copy lacking ``keys`` (to test interpolation on leaves it has not seen)."""

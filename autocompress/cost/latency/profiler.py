@@ -168,7 +168,7 @@ def profile_model(model: nn.Module, example_input: Any, table: LeafTable | None 
         in_model.append((alone, float(int8_calls), total - rest))
     c0, c1 = _fit_line(points)
     k, q = _fit_in_model(in_model)
-    table.set_overhead(sig, c0, c1, k, q)
+    table.set_overhead(sig, c0, c1, k, q, calibration=max(calibration, 0))
     if save:
         table.save()
     return table
