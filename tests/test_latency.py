@@ -469,7 +469,11 @@ def test_search_fits_the_model_once_per_machine_then_reuses_the_cached_fit(tmp_p
     assert fits == [1]  # the second study start found the fit in the cache
     table = LeafTable.load(fingerprint(1))
     assert table.fitted_with(plan(model, Policy(), x)) == profiler.CALIBRATION_POLICIES
-    table.set_overhead(next(iter(table.overheads)), 0.1, 0.0, 1.0, calibration=0)  # an older, thinner fit
+    sig, fit = next(iter(table.overheads.items()))
+    table.set_overhead(sig, 0.1, 0.0, 1.0, calibration=0, dense=fit["dense"])  # an older, thinner fit
     table.save()
     latency_predictor("local", model, x)
     assert fits == [1, 1]
+    model.fc1, model.fc2 = torch.nn.Linear(64, 96), torch.nn.Linear(96, 24)  # same layer names, wider
+    latency_predictor("local", model, x)
+    assert fits == [1, 1, 1]  # another model's fit is not reused

@@ -57,6 +57,12 @@ def model_signature(plan: Sequence[LeafPlan]) -> str:
     return hashlib.sha1(raw).hexdigest()[:16]
 
 
+def dense_key(dense_plan: Sequence[LeafPlan]) -> str:
+    """Identifies the exact model (every leaf's shapes and calls) by its uncompressed plan."""
+    raw = json.dumps([[p.leaf, leaf_key(p), p.calls] for p in dense_plan]).encode()
+    return hashlib.sha1(raw).hexdigest()[:16]
+
+
 def output_elements(plan: Sequence[LeafPlan]) -> int:
     return sum(numel(p.output_shape) * p.calls for p in layer_outputs(plan))
 
@@ -67,7 +73,7 @@ class LeafTable:
 
     fingerprint: Fingerprint
     leaves: dict[str, dict[str, Any]] = field(default_factory=dict)
-    overheads: dict[str, dict[str, float]] = field(default_factory=dict)
+    overheads: dict[str, dict[str, Any]] = field(default_factory=dict)
     _fits: dict[str, tuple[float, str]] = field(default_factory=dict, repr=False)
 
     # ---- records ------------------------------------------------------------------
@@ -78,17 +84,21 @@ class LeafTable:
         self._fits.clear()
 
     def set_overhead(self, signature: str, c0: float, c1: float, k: float = 1.0,
-                     int8_call_ms: float = 0.0, calibration: int = 0) -> None:
+                     int8_call_ms: float = 0.0, calibration: int = 0, dense: str = "") -> None:
         """rest = c0 + c1 * output elements; leaves run ``k`` times slower in the model, and
         every call of an int8 leaf costs ``int8_call_ms`` more there than alone (fitted
-        with ``calibration`` random policies)."""
+        with ``calibration`` random policies on the model whose :func:`dense_key` is ``dense``)."""
         self.overheads[signature] = {"c0": c0, "c1": c1, "k": k, "int8_call_ms": int8_call_ms,
-                                     "calibration": calibration}
+                                     "calibration": calibration, "dense": dense}
 
-    def fitted_with(self, plan: Sequence[LeafPlan]) -> int | None:
-        """How many calibration policies this model's overhead fit used; None if not fitted."""
-        fit = self.overheads.get(model_signature(plan))
-        return None if fit is None else int(fit.get("calibration", 0))
+    def fitted_with(self, dense_plan: Sequence[LeafPlan]) -> int | None:
+        """How many calibration policies the overhead fit of this exact model used (its
+        uncompressed plan); None if there is none, or it was fitted on another model that
+        shares the layer names (e.g. the same layers at other widths)."""
+        fit = self.overheads.get(model_signature(dense_plan))
+        if fit is None or fit.get("dense") != dense_key(dense_plan):
+            return None
+        return int(fit.get("calibration", 0))
 
     def without(self, keys: Iterable[str]) -> LeafTable:
         """A copy lacking ``keys`` (to test interpolation on leaves it has not seen)."""

@@ -137,13 +137,13 @@ def profile_model(model: nn.Module, example_input: Any, table: LeafTable | None 
     """
     from autocompress.compress import compress
     from autocompress.cost.latency._policies import channel_policy, prunable_groups
-    from autocompress.cost.latency._table import model_signature
+    from autocompress.cost.latency._table import dense_key, model_signature
 
     table = table if table is not None else LeafTable.load(fingerprint(threads))
     groups = prunable_groups(model, example_input)
     points: list[tuple[float, float]] = []
     in_model: list[tuple[float, float, float]] = []  # (leaves alone, int8 calls, end to end - rest)
-    sig = ""
+    sig = dense = ""
     policies = [channel_policy(groups, r) if r > 0 else Policy() for r in (ratios if groups else (0.0,))]
     if calibration > 0:
         import random
@@ -157,7 +157,8 @@ def profile_model(model: nn.Module, example_input: Any, table: LeafTable | None 
             leaves = plan(model, policy, example_input)
         except PolicyError:  # e.g. a rank this layer cannot take: skip that calibration point
             continue
-        sig = sig or model_signature(leaves)
+        if not sig:  # the first policy is the uncompressed model
+            sig, dense = model_signature(leaves), dense_key(leaves)
         profile_plan(leaves, table, threads=threads, save=False, force=True)
         alone = sum(table.leaves[leaf_key(p)]["ms"] * p.calls for p in leaves)
         deployed = compress(model, policy, form="deploy", example_input=example_input)
@@ -168,7 +169,7 @@ def profile_model(model: nn.Module, example_input: Any, table: LeafTable | None 
         in_model.append((alone, float(int8_calls), total - rest))
     c0, c1 = _fit_line(points)
     k, q = _fit_in_model(in_model)
-    table.set_overhead(sig, c0, c1, k, q, calibration=max(calibration, 0))
+    table.set_overhead(sig, c0, c1, k, q, calibration=max(calibration, 0), dense=dense)
     if save:
         table.save()
     return table
