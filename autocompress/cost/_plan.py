@@ -42,6 +42,7 @@ class LeafPlan:
     sparsity: float
     pattern: str
     kernel: Kernel
+    codebook: bool = False  # weight_bits index a k-means table (decoded to fp32 at load)
 
 
 def to_meta(x: ExampleInput) -> ExampleInput:
@@ -89,6 +90,7 @@ def plan(model: nn.Module, policy: Policy, example_input: ExampleInput) -> list[
                 sparsity=cfg.sparsity,
                 pattern=cfg.pattern,
                 kernel=leaf_kernel(leaf, info.kind, cfg),
+                codebook=cfg.codebook,
             )
         )
     return out

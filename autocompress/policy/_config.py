@@ -34,6 +34,10 @@ class LayerConfig:
       (keep N of every M consecutive input weights; sparsity is then 1 - N/M).
     - ``rank``: None = dense; an int = absolute rank; a float in (0, 1] = ratio of
       min(in_features, out_features) after channel pruning.
+    - ``codebook``: with 2..8-bit weights, one table of ``2^b`` values per layer (one of
+      them exactly 0.0, the others 1-D k-means centroids of the non-zero weights: Deep
+      Compression's weight sharing) instead of evenly spaced levels; ``granularity`` and
+      ``symmetric`` then do not apply. Runs on the fp32 kernel (weights decoded at load).
     """
 
     weight_bits: int = 32
@@ -43,6 +47,7 @@ class LayerConfig:
     sparsity: float = 0.0
     pattern: str = "unstructured"
     rank: int | float | None = None
+    codebook: bool = False
 
     def __post_init__(self) -> None:
         check_layer_config(self, where="layer config")
@@ -99,6 +104,13 @@ def check_layer_config(c: LayerConfig, where: str) -> None:
                 f"{where}: sparsity of an {c.pattern} pattern is {1 - n / m:g}; got {s!r} "
                 "(leave sparsity out, or set it to 1 - N/M)"
             )
+    if not isinstance(c.codebook, bool):
+        raise PolicyError(f"{where}: codebook must be true or false, got {c.codebook!r}")
+    if c.codebook and not 2 <= c.weight_bits <= 8:
+        raise PolicyError(
+            f"{where}: codebook needs integer weight codes (weight_bits 2..8), got weight_bits "
+            f"{c.weight_bits}; set weight_bits to 2..8 or drop codebook"
+        )
     r = c.rank
     if r is not None:
         if isinstance(r, bool) or not isinstance(r, (int, float)):

@@ -73,6 +73,7 @@ class Unit:
     granularity: Granularity
     symmetric: bool
     rows: tuple[Row | None, ...] = ()  # per layer; None (or empty) = unknown
+    codebook: bool = False  # k-means tables for the choices of 2..8 bits
 
 
 @dataclass(frozen=True)
@@ -145,6 +146,7 @@ class BoundSpace:
                     sparsity=sparsity,
                     pattern=pattern,
                     rank=rank,
+                    codebook=u.codebook and wb <= 8,
                 )
         distill = DistillConfig(**dist) if dist else DistillConfig()
         return Policy(layers=tuple((n, configs[n]) for n in self.layers), distill=distill)
@@ -244,7 +246,8 @@ def _unit(ls: tuple[str, ...], rules: dict[str, Rule], infos: dict[str, LayerInf
         ranks = (None,)
     rows = tuple(_row(infos.get(n)) for n in ls)
     return Unit(
-        ls, r.weight_bits, r.act_bits, tuple(sparsity) or (0.0,), ranks, r.granularity, r.symmetric, rows
+        ls, r.weight_bits, r.act_bits, tuple(sparsity) or (0.0,), ranks, r.granularity, r.symmetric, rows,
+        r.codebook,
     )
 
 

@@ -23,6 +23,7 @@ _RULE_KEYS = (
     "rank_ratios",
     "granularity",
     "symmetric",
+    "codebook",
 )
 _MAX_LEVELS = 64
 
@@ -45,6 +46,7 @@ class Rule:
     rank_ratios: tuple[float | None, ...] = (None,)
     granularity: Granularity = "per_channel"
     symmetric: bool = True
+    codebook: bool = False  # fixed per rule, like granularity: k-means tables at 2..8 bits
 
     @property
     def is_default(self) -> bool:
@@ -68,6 +70,8 @@ class Rule:
         d["rank_ratios"] = list(self.rank_ratios)
         d["granularity"] = self.granularity
         d["symmetric"] = self.symmetric
+        if self.codebook:
+            d["codebook"] = True
         return d
 
 
@@ -97,6 +101,11 @@ def parse_rule(raw: Any, where: str) -> Rule:
         )
     if "symmetric" in raw:
         kw["symmetric"] = f.as_bool(raw["symmetric"], f.join(where, "symmetric"))
+    if "codebook" in raw:
+        kw["codebook"] = f.as_bool(raw["codebook"], f.join(where, "codebook"))
+        if kw["codebook"] and not any(b <= 8 for b in kw.get("weight_bits", (32,))):
+            raise ConfigError(f"{f.join(where, 'codebook')}: a codebook needs some weight_bits of 2..8 "
+                              f"in this rule, got {list(kw.get('weight_bits', (32,)))}")
     return Rule(**kw)
 
 

@@ -38,13 +38,14 @@ class Option:
 
 def unit_policy(u: Unit, wb: int, sp: float | str) -> Policy:
     """Only this unit compressed (weight-only quantisation, no act quant), with the unit's
-    granularity and symmetry, so its size is the size the sampler's choice will have."""
-    g, sym = u.granularity, u.symmetric
+    granularity, symmetry and codebook choice, so its size is the size the sampler's choice will have."""
+    g, sym, cb = u.granularity, u.symmetric, u.codebook and wb <= 8
     if isinstance(sp, str):
         n, m = parse_nm(sp) or (1, 2)
-        cfg = LayerConfig(weight_bits=wb, pattern=sp, sparsity=1 - n / m, granularity=g, symmetric=sym)
+        cfg = LayerConfig(weight_bits=wb, pattern=sp, sparsity=1 - n / m, granularity=g, symmetric=sym,
+                          codebook=cb)
     else:
-        cfg = LayerConfig(weight_bits=wb, sparsity=float(sp), granularity=g, symmetric=sym)
+        cfg = LayerConfig(weight_bits=wb, sparsity=float(sp), granularity=g, symmetric=sym, codebook=cb)
     return Policy(layers=tuple((n, cfg) for n in u.layers))
 
 

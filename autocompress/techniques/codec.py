@@ -11,6 +11,8 @@ size model needs no weights. Layout:
   per byte, element 0 in the low bits; symmetric codes stored offset by ``2^(b-1)``);
   16 bits -> float16 values; 32 -> float32 values.
 - ``scale`` float32 per output channel or per tensor; asymmetric: ``zero_point`` uint8.
+  With ``codebook``: the codes index ``codebook``, ``2^b`` float32 values per layer (sorted,
+  one of them 0.0; ``techniques.codebook``), and there is no scale or zero point.
 - unstructured sparsity (``numel - round(sparsity * numel)`` kept values, row-major order):
   a bitmask (``ceil(numel / 8)`` bytes) or CSR (``crow`` of ``rows + 1``, ``col`` of
   ``kept``, each in the smallest sufficient integer dtype), whichever is smaller (bitmask on
@@ -33,6 +35,7 @@ import torch
 
 from autocompress.errors import PolicyError
 from autocompress.policy import LayerConfig
+from autocompress.techniques.codebook import kmeans_table, nearest
 from autocompress.techniques.quantize import code_range, dequantize_weight, quantize_weight
 from autocompress.techniques.sparsify import mask_kind, pruned_count
 
@@ -119,7 +122,10 @@ def tensor_specs(
     kept = kept_count(shape, cfg)
     bits = cfg.weight_bits
     specs: dict[str, tuple[tuple[int, ...], torch.dtype]] = {}
-    if bits <= 8:
+    if bits <= 8 and cfg.codebook:
+        specs["codes"] = (((kept * bits + 7) // 8,), torch.uint8)
+        specs["codebook"] = ((2**bits,), torch.float32)
+    elif bits <= 8:
         nscale = rows if cfg.granularity == "per_channel" else 1
         specs["codes"] = (((kept * bits + 7) // 8,), torch.uint8)
         specs["scale"] = ((nscale,), torch.float32)
@@ -211,7 +217,12 @@ def encode(
     out: dict[str, torch.Tensor] = {}
     keep = None if layout == "dense" else mask.reshape(-1)  # type: ignore[union-attr]
     bits = cfg.weight_bits
-    if bits <= 8:
+    if bits <= 8 and cfg.codebook:
+        table = kmeans_table(w, bits)  # w is masked: the same values the train form's table sees
+        flat = nearest(table, w).reshape(-1)
+        out["codes"] = pack_bits(flat if keep is None else flat[keep], bits)
+        out["codebook"] = table.float().contiguous()
+    elif bits <= 8:
         qmin, _ = code_range(bits, cfg.symmetric)
         codes, scale, zp = quantize_weight(w, bits, cfg.granularity == "per_channel", cfg.symmetric)
         flat = (codes.reshape(-1) - qmin).to(torch.int64)  # offset to unsigned
@@ -270,6 +281,8 @@ def decode_codes(
     bits = cfg.weight_bits
     if bits > 8:
         raise PolicyError(f"a {bits}-bit weight has no integer codes (only 2..8 bits)")
+    if cfg.codebook:
+        raise PolicyError("codebook weights have table indices, not affine codes; use decode()")
     qmin, _ = code_range(bits, cfg.symmetric)
     kept = kept_count(shape, cfg)
     vals = unpack_bits(tensors["codes"], bits, kept).float() + qmin
@@ -290,9 +303,13 @@ def decode(
 ) -> torch.Tensor:
     """The fp32 weight the train form computes (mask applied, fake-quantised)."""
     shape = tuple(shape)
-    if cfg.weight_bits <= 8:
+    if cfg.weight_bits <= 8 and cfg.codebook:
+        table = tensors["codebook"].float()
+        vals = table[unpack_bits(tensors["codes"], cfg.weight_bits, kept_count(shape, cfg))]
+    elif cfg.weight_bits <= 8:
         return dequantize_weight(*decode_codes(tensors, shape, cfg))
-    vals = tensors["values"].float()
+    else:
+        vals = tensors["values"].float()
     pos = kept_positions(tensors, shape, cfg)
     if pos is None:
         return vals.reshape(shape).clone()

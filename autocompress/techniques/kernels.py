@@ -30,7 +30,7 @@ def runtime_kernel(
     kind: str, cfg: LayerConfig, *, depthwise: bool = False, padding_mode: str = "zeros"
 ) -> Kernel:
     """The kernel by op kind and config alone (see :func:`choose_kernel` for a conv's padding)."""
-    if cfg.act_bits == 8 and cfg.weight_bits <= 8:
+    if cfg.act_bits == 8 and cfg.weight_bits <= 8 and not cfg.codebook:
         why = int8.unsupported_reason(kind, cfg.weight_bits, cfg.symmetric, depthwise,  # type: ignore[arg-type]
                                       padding_mode)
         if why is None:
@@ -49,6 +49,8 @@ def choose_kernel(kind: str, cfg: LayerConfig, conv: dict[str, Any] | None) -> t
     kernel = runtime_kernel(kind, cfg, depthwise=dw, padding_mode=pm)
     if kernel == "int8" and conv and conv["int_padding"] is None:
         return "fp32", f"int8 conv needs symmetric padding, got {conv['padding']!r}"
+    if kernel != "int8" and cfg.act_bits == 8 and cfg.codebook:
+        return kernel, "codebook weights are not evenly spaced: no int8 kernel, decoded to fp32 at load"
     if kernel != "int8" and cfg.act_bits == 8 and cfg.weight_bits <= 8:
         return kernel, int8.unsupported_reason(kind, cfg.weight_bits, cfg.symmetric, dw, pm)  # type: ignore[arg-type]
     return kernel, None

@@ -8,7 +8,8 @@ computed from the min/max of the (masked) weight in every forward: no state that
 from the weight. 16 bits = float16 round trip. The codec stores exactly these codes. A leaf
 that ships on the int8 kernel dequantises the codes that kernel runs on this CPU (8-bit
 codes as 7-bit ones without AVX512-VNNI: ``backends.int8.kernel_codes``), so train and
-deploy forms agree on every CPU.
+deploy forms agree on every CPU. With ``codebook`` the weight takes the nearest value of a
+per-layer k-means table instead (``techniques.codebook``).
 
 Activations (``ActFakeQuant``): per-tensor affine 8 bits (unsigned codes ``[0, 255]``), range
 calibrated as min/max over calibration batches (:func:`calibrate`), then followed by an EMA
@@ -33,6 +34,7 @@ from autocompress.backends import int8
 from autocompress.errors import PolicyError
 from autocompress.graph import kind_of
 from autocompress.policy import LayerConfig
+from autocompress.techniques.codebook import kmeans_table, nearest
 from autocompress.techniques.kernels import leaf_kernel
 from autocompress.techniques.sparsify import mask_kind
 
@@ -94,11 +96,14 @@ class WeightFakeQuant(nn.Module):
     """Parametrization ``w -> dequant(quant(w))`` with a straight-through gradient."""
 
     def __init__(self, bits: int, per_channel: bool = True, symmetric: bool = True,
-                 int8_kernel: bool = False) -> None:
+                 int8_kernel: bool = False, codebook: bool = False) -> None:
         super().__init__()
         if bits not in (2, 3, 4, 5, 6, 7, 8, 16):
             raise PolicyError(f"WeightFakeQuant bits must be 2..8 or 16, got {bits!r}")
+        if codebook and bits > 8:
+            raise PolicyError(f"a codebook needs 2..8-bit weights, got {bits}")
         self.bits, self.per_channel, self.symmetric = bits, per_channel, symmetric
+        self.codebook = codebook  # k-means table per layer (techniques.codebook), not even levels
         # The leaf ships on the int8 kernel: dequantise what that kernel runs on this CPU
         # (8-bit codes re-coded to 7 bits without AVX512-VNNI, backends.int8.kernel_codes).
         self.int8_kernel = int8_kernel
@@ -106,6 +111,9 @@ class WeightFakeQuant(nn.Module):
     def forward(self, w: torch.Tensor) -> torch.Tensor:
         if self.bits == 16:
             q = w.detach().to(torch.float16).to(w.dtype)
+        elif self.codebook:
+            table = kmeans_table(w, self.bits)
+            q = table[nearest(table, w)].to(w.dtype)
         else:
             codes, scale, zp = self.codes(w)
             if self.int8_kernel:
@@ -114,12 +122,16 @@ class WeightFakeQuant(nn.Module):
         return w + (q - w).detach()  # straight-through: d q / d w = 1
 
     def codes(self, w: torch.Tensor) -> WeightCodes:
-        """Integer codes, scale and zero point of ``w`` (2..8 bits only)."""
+        """Integer codes, scale and zero point of ``w`` (2..8 bits, even levels only)."""
+        if self.codebook:
+            raise PolicyError("codebook weights have table indices, not affine codes (techniques.codebook)")
         if self.bits > 8:
             raise PolicyError(f"a {self.bits}-bit weight has no integer codes (only 2..8 bits)")
         return quantize_weight(w, self.bits, self.per_channel, self.symmetric)
 
     def extra_repr(self) -> str:
+        if self.codebook:
+            return f"bits={self.bits}, codebook"
         g = "per_channel" if self.per_channel else "per_tensor"
         return f"bits={self.bits}, {g}, symmetric={self.symmetric}" + (", int8_kernel" if self.int8_kernel else "")
 
@@ -219,7 +231,8 @@ def attach_quant(leaf: nn.Module, cfg: LayerConfig, *, name: str | None = None) 
     if cfg.weight_bits < 32:
         per_channel = cfg.granularity == "per_channel"
         on_int8 = cfg.weight_bits <= 8 and leaf_kernel(leaf, str(kind_of(leaf)), cfg) == "int8"
-        fq = WeightFakeQuant(cfg.weight_bits, per_channel, cfg.symmetric, int8_kernel=on_int8)
+        fq = WeightFakeQuant(cfg.weight_bits, per_channel, cfg.symmetric, int8_kernel=on_int8,
+                             codebook=cfg.codebook)
         parametrize.register_parametrization(leaf, "weight", fq)
     if cfg.act_bits < 32:
         leaf.act_in = ActFakeQuant(cfg.act_bits)

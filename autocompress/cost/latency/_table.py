@@ -33,7 +33,7 @@ def leaf_key(p: LeafPlan) -> str:
     sparse = "dense" if p.sparsity <= 0 or p.pattern == "channel" else f"{p.pattern}@{p.sparsity:.3f}"
     return (f"{p.kind}|x{list(p.input_shape)}|w{list(p.weight_shape)}|y{list(p.output_shape)}"
             f"|s{list(p.stride)}|g{p.groups}|b{int(p.has_bias)}|{p.kernel}"
-            f"|w{p.weight_bits}a{p.act_bits}|{sparse}")
+            f"|w{p.weight_bits}a{p.act_bits}{'cb' if p.codebook else ''}|{sparse}")
 
 
 def leaf_class(p: LeafPlan) -> str:
