@@ -3,11 +3,11 @@
 Deep Compression (Han et al., ICLR 2016) shares weights through k-means centroids instead of
 evenly spaced levels. Here the table always holds an exact 0.0 (pruned weights, and any
 weight nearest to it) and ``2^b - 1`` centroids of the non-zero weights, found by Lloyd's
-algorithm in 1-D (on sorted values with prefix sums) from a linear initialisation over [min, max] (the paper's best), for a
-fixed number of iterations (on at most ``MAX_SAMPLES`` evenly strided weights, so a large
-layer costs milliseconds per forward): a deterministic function of the weights, recomputed in every
-forward of the train form and once by the codec, so both give the same values. Codes index
-the sorted table.
+algorithm in 1-D (on the sorted values, with prefix sums) from a linear initialisation over
+[min, max] (the paper's best), for a fixed number of iterations, on at most
+``MAX_SAMPLES`` evenly strided weights (so a large layer costs milliseconds per forward): a
+deterministic function of the weights, recomputed in every forward of the train form and
+once by the codec, so both give the same values. Codes index the sorted table.
 
 Example::
 
