@@ -24,9 +24,10 @@ candidate is >= 40x / >= 39x smaller than fp32). Then, on the resulting Pareto f
   how much an entropy coder could still take off (Deep Compression's 27 KB / 44 KB include
   Huffman coding).
 
-Writes ``bench/results/deep_compression_<model>.json`` (ignored by git), a plotly HTML plot
+Writes ``bench/results/<study name>.json`` (ignored by git), a plotly HTML plot
 of the front with the paper's point beside the study's other outputs, and (with Chromium
-installed) the same plot as ``bench/results/deep_compression_<model>.png``.
+installed) the same plot as ``bench/results/<study name>.png`` (default studies:
+``deep_compression_<model>``).
 """
 
 from __future__ import annotations
@@ -57,8 +58,8 @@ PAPER: dict[str, dict[str, float]] = {
 }
 
 
-def search(model: str, minutes: float, out_dir: Path | None) -> Any:
-    cfg = load_study_config(ROOT / "studies" / f"deep_compression_{model}.yaml")
+def search(model: str, minutes: float, out_dir: Path | None, study: Path | None = None) -> Any:
+    cfg = load_study_config(study or ROOT / "studies" / f"deep_compression_{model}.yaml")
     if out_dir is not None:
         cfg = replace(cfg, output_dir=out_dir / model, storage=f"sqlite:///{out_dir / model / 'study.db'}")
     start = time.monotonic()
@@ -154,7 +155,7 @@ def plot(result: dict[str, Any], front: Any, fp32_bytes: int, path: Path) -> Non
                       xaxis_title="compression ratio vs fp32 (x)", yaxis_title="top-1 error (%)",
                       template="plotly_white")
     fig.write_html(path, include_plotlyjs="cdn")
-    png = ROOT / "bench" / "results" / f"deep_compression_{result['model']}.png"
+    png = ROOT / "bench" / "results" / f"{result['study']}.png"
     if render_png(fig, png):
         print(f"plot: {path} and {png}")
 
@@ -184,6 +185,9 @@ def main() -> None:
     ap.add_argument("--apply", type=int, default=2, help="front points to apply besides the selected one")
     ap.add_argument("--output-dir", type=Path, default=None, help="study folder parent (default: the study's)")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--study", type=Path, default=None,
+                    help="another study file for this model (default: studies/deep_compression_<model>.yaml; "
+                         "e.g. studies/deep_compression_lenet300_codebook.yaml)")
     ap.add_argument("--final-steps", type=int, default=None,
                     help="fine-tune steps for the applied points (default: 4x the study's search budget)")
     ap.add_argument("--refit", action="store_true",
@@ -193,7 +197,7 @@ def main() -> None:
     os.environ.setdefault("AUTOCOMPRESS_MNIST_DIR", str(ROOT.parent / "shared" / "data" / "mnist"))
     torch.set_num_threads(args.threads)
     t0 = time.monotonic()
-    cfg, study, _ = search(args.model, args.minutes, args.output_dir)
+    cfg, study, _ = search(args.model, args.minutes, args.output_dir, args.study)
     front = front_table(study)
     if front.empty:
         raise SystemExit(f"{cfg.name}: no feasible trial on the front yet; run with --minutes > 0")
@@ -210,7 +214,7 @@ def main() -> None:
     for p in result["points"]:
         p["search_val_error"] = 1.0 - float(search_val[p["trial"]])
     (ROOT / "bench" / "results").mkdir(parents=True, exist_ok=True)
-    (ROOT / "bench" / "results" / f"deep_compression_{args.model}.json").write_text(json.dumps(result, indent=2))
+    (ROOT / "bench" / "results" / f"{cfg.name}.json").write_text(json.dumps(result, indent=2))
     plot(result, front, result["fp32"]["tensor_bytes"], cfg.output_dir / "deep_compression_front.html")
     paper = result["paper"]
     print(f"{args.model}: {result['trials']} trials ({result['trained']} trained), front {result['front_size']}, "

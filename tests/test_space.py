@@ -19,7 +19,8 @@ from autocompress.search import SearchSpace, load_space
 ROOT = Path(__file__).resolve().parents[1]
 SPACES = sorted((ROOT / "search_spaces").glob("*.yaml"))
 # spaces written for one architecture (their rules name its layers), tested on that model
-FOR_MODEL = {"deep_compression_lenet300": "lenet-300-100", "deep_compression_lenet5": "lenet-5"}
+FOR_MODEL = {"deep_compression_lenet300": "lenet-300-100", "deep_compression_lenet300_codebook": "lenet-300-100",
+             "deep_compression_lenet5": "lenet-5"}
 GENERIC = [p for p in SPACES if p.stem not in FOR_MODEL]
 TINY = [n for n in MODELS if MODELS.get(n).tiny]
 optuna.logging.set_verbosity(optuna.logging.WARNING)
