@@ -477,3 +477,18 @@ def test_search_fits_the_model_once_per_machine_then_reuses_the_cached_fit(tmp_p
     model.fc1, model.fc2 = torch.nn.Linear(64, 96), torch.nn.Linear(96, 24)  # same layer names, wider
     latency_predictor("local", model, x)
     assert fits == [1, 1, 1]  # another model's fit is not reused
+
+
+def test_latency_check_and_profile_cli_run_for_real(tmp_path, monkeypatch, capsys) -> None:
+    """The two commands end to end on the untrained digits CNN (2 policies, 1 round; timings
+    are real, their values are not asserted)."""
+    from autocompress.cli import main
+
+    monkeypatch.setenv("AUTOCOMPRESS_CACHE", str(tmp_path))
+    assert main(["profile", "--task", "digits-cnn", "--calibration", "1"]) == 0
+    table = LeafTable.load(fingerprint(1))
+    assert table.leaves and all(fit["calibration"] == 1 for fit in table.overheads.values())
+    assert main(["latency-check", "--task", "digits-cnn", "--policies", "2", "--rounds", "1",
+                 "--calibration", "0"]) == 0
+    out = capsys.readouterr().out
+    assert "digits-cnn (2 policies" in out and "measured" in out and "analytic" in out

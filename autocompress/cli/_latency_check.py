@@ -18,7 +18,7 @@ def add_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--study", type=Path, default=None,
                    help="check the Pareto set of this study (its file or study.db) instead of random policies")
     p.add_argument("--rounds", type=int, default=3, help="timing rounds (the best is kept)")
-    p.add_argument("--calibration", type=int, default=6,
+    p.add_argument("--calibration", type=int, default=None,
                    help="random compressed policies (own seed) in the per-model overhead fit (default 6)")
     p.add_argument("--interleave", action="store_true",
                    help="time all policies and their leaves round-robin, best round each (better when "
@@ -27,6 +27,7 @@ def add_parser(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from autocompress.cost.latency.check import run_check
+    from autocompress.cost.latency.profiler import CALIBRATION_POLICIES
     from autocompress.tasks import get_task
 
     name, settings, policies = args.task, {}, None
@@ -47,6 +48,6 @@ def run(args: argparse.Namespace) -> int:
     x = task.example_input()[: args.batch]
     report = run_check(model, x, n_policies=args.policies, seed=args.seed, threads=args.threads, name=name,
                        rounds=args.rounds, interleave=args.interleave, policies=policies,
-                       calibration=args.calibration)
+                       calibration=CALIBRATION_POLICIES if args.calibration is None else args.calibration)
     print(report.table())
     return 0
