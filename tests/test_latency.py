@@ -206,8 +206,8 @@ def test_fingerprint_keys_the_timing_method() -> None:
 
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="the allocator pinning is glibc's mallopt")
 def test_timing_pins_the_allocator_so_forwards_do_not_page_fault() -> None:
-    """Unpinned, glibc maps and unmaps activation buffers on every forward (~25,000 page faults
-    for 20 of these); pinned, a warm forward reuses its heap (0 here)."""
+    """Unpinned, glibc maps and unmaps activation buffers on every forward (16,000-25,000 page
+    faults for 20 of these); pinned, a warm forward reuses its heap."""
     code = textwrap.dedent("""
         import resource, sys, torch
         torch.set_num_threads(1)
@@ -227,7 +227,8 @@ def test_timing_pins_the_allocator_so_forwards_do_not_page_fault() -> None:
     """)
     faults = {how: int(subprocess.run([sys.executable, "-c", code, how], capture_output=True, text=True,
                                       check=True).stdout) for how in ("pin", "no")}
-    assert faults["pin"] < 200 < 2000 < faults["no"], faults
+    # pinned: 0 usually, 512 in some runs (the heap growing by 2 MiB once); unpinned: 16,000-25,000
+    assert faults["pin"] < 2000 < 8000 < faults["no"], faults
 
 
 def test_cache_round_trip(tmp_path, monkeypatch) -> None:
