@@ -121,13 +121,15 @@ class LeafTable:
 
     def leaf_factor(self, plan: Sequence[LeafPlan]) -> float:
         """How much slower leaves run inside this model than alone (1.0 if not fitted)."""
-        fit = self.overheads.get(model_signature(plan))
-        return float(fit.get("k", 1.0)) if fit is not None else 1.0
+        return float(self._overhead(plan).get("k", 1.0))
 
     def int8_call_ms(self, plan: Sequence[LeafPlan]) -> float:
         """Extra milliseconds per int8 leaf call inside this model (0.0 if not fitted)."""
-        fit = self.overheads.get(model_signature(plan))
-        return float(fit.get("int8_call_ms", 0.0)) if fit is not None else 0.0
+        return float(self._overhead(plan).get("int8_call_ms", 0.0))
+
+    def _overhead(self, plan: Sequence[LeafPlan]) -> dict[str, Any]:
+        """This model's fitted overhead terms ({} if none)."""
+        return self.overheads.get(model_signature(plan)) or {}
 
     def rest_ms(self, plan: Sequence[LeafPlan]) -> float | None:
         fit = self.overheads.get(model_signature(plan))
