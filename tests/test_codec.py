@@ -33,7 +33,7 @@ def _nbytes(tensors: dict[str, torch.Tensor]) -> int:
 def _mask(w: torch.Tensor, cfg: LayerConfig) -> torch.Tensor | None:
     kind = mask_kind(cfg)
     if kind == "nm":
-        return nm_mask(w, *cfg.nm)  # type: ignore[misc]
+        return nm_mask(w, *cfg.nm, groups=cfg.nm_groups)  # type: ignore[misc]
     return magnitude_mask(w, cfg.sparsity) if kind == "unstructured" else None
 
 
@@ -67,6 +67,7 @@ def _grid(n: int) -> list[tuple[tuple[int, ...], LayerConfig]]:
             pattern=pattern,
             sparsity=(1 - int(pattern.split(":")[0]) / int(pattern.split(":")[1])) if nm else
             rng.choice([0.0, 0.3, 0.5, 0.9, 0.97]),
+            nm_groups="scattered" if nm and rng.random() < 0.5 else "contiguous",
         )
         out.append((shape, cfg))
     return out

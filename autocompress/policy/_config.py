@@ -12,7 +12,9 @@ from autocompress.errors import PolicyError
 WEIGHT_BITS: tuple[int, ...] = (2, 3, 4, 5, 6, 8, 16, 32)
 ACT_BITS: tuple[int, ...] = (8, 16, 32)
 GRANULARITIES: tuple[str, ...] = ("per_channel", "per_tensor")
+NM_GROUPS: tuple[str, ...] = ("contiguous", "scattered")
 Granularity = Literal["per_channel", "per_tensor"]
+NMGroups = Literal["contiguous", "scattered"]
 _NM = re.compile(r"^(\d+):(\d+)$")
 
 
@@ -38,6 +40,12 @@ class LayerConfig:
       them exactly 0.0, the others 1-D k-means centroids of the non-zero weights: Deep
       Compression's weight sharing) instead of evenly spaced levels; ``granularity`` and
       ``symmetric`` then do not apply. Runs on the fp32 kernel (weights decoded at load).
+    - ``nm_groups`` (N:M patterns only): which inputs form a group of M. ``"contiguous"``:
+      M consecutive inputs (what 2:4 sparse hardware runs). ``"scattered"``: the inputs of a
+      row in a fixed golden-ratio order (``techniques.sparsify.nm_order``), so every group
+      samples the whole row; no extra bytes. Pick it when inputs that matter sit together,
+      e.g. the digit in the middle of a flattened image, where contiguous groups spend their
+      N kept weights on blank border pixels.
     """
 
     weight_bits: int = 32
@@ -48,6 +56,7 @@ class LayerConfig:
     pattern: str = "unstructured"
     rank: int | float | None = None
     codebook: bool = False
+    nm_groups: NMGroups = "contiguous"
 
     def __post_init__(self) -> None:
         check_layer_config(self, where="layer config")
@@ -110,6 +119,13 @@ def check_layer_config(c: LayerConfig, where: str) -> None:
         raise PolicyError(
             f"{where}: codebook needs integer weight codes (weight_bits 2..8), got weight_bits "
             f"{c.weight_bits}; set weight_bits to 2..8 or drop codebook"
+        )
+    if c.nm_groups not in NM_GROUPS:
+        raise PolicyError(f"{where}: nm_groups must be one of {NM_GROUPS}, got {c.nm_groups!r}")
+    if c.nm_groups != "contiguous" and nm is None:
+        raise PolicyError(
+            f"{where}: nm_groups={c.nm_groups!r} needs an N:M pattern such as '2:4', got pattern "
+            f"{c.pattern!r}; set an N:M pattern or drop nm_groups"
         )
     r = c.rank
     if r is not None:

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from autocompress.errors import ConfigError
 from autocompress.policy import DistillConfig, LayerConfig, Policy, parse_nm
-from autocompress.policy._config import Granularity
+from autocompress.policy._config import Granularity, NMGroups
 from autocompress.search import _selectors as selector
 from autocompress.search._rules import DistillSpace, Rule
 from autocompress.techniques.channels import kept_channels
@@ -74,6 +74,7 @@ class Unit:
     symmetric: bool
     rows: tuple[Row | None, ...] = ()  # per layer; None (or empty) = unknown
     codebook: bool = False  # k-means tables for the choices of 2..8 bits
+    nm_groups: NMGroups = "contiguous"  # how its N:M choices cut groups
 
 
 @dataclass(frozen=True)
@@ -147,6 +148,7 @@ class BoundSpace:
                     pattern=pattern,
                     rank=rank,
                     codebook=u.codebook and wb <= 8,
+                    nm_groups=u.nm_groups if parse_nm(pattern) else "contiguous",
                 )
         distill = DistillConfig(**dist) if dist else DistillConfig()
         return Policy(layers=tuple((n, configs[n]) for n in self.layers), distill=distill)
@@ -247,7 +249,7 @@ def _unit(ls: tuple[str, ...], rules: dict[str, Rule], infos: dict[str, LayerInf
     rows = tuple(_row(infos.get(n)) for n in ls)
     return Unit(
         ls, r.weight_bits, r.act_bits, tuple(sparsity) or (0.0,), ranks, r.granularity, r.symmetric, rows,
-        r.codebook,
+        r.codebook, r.nm_groups,
     )
 
 

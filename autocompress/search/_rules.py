@@ -8,7 +8,7 @@ from typing import Any
 
 from autocompress.errors import ConfigError
 from autocompress.policy import ACT_BITS, WEIGHT_BITS, DistillConfig, parse_nm
-from autocompress.policy._config import GRANULARITIES, Granularity
+from autocompress.policy._config import GRANULARITIES, NM_GROUPS, Granularity, NMGroups
 from autocompress.search import _fields as f
 from autocompress.search import _selectors as selector
 
@@ -24,6 +24,7 @@ _RULE_KEYS = (
     "granularity",
     "symmetric",
     "codebook",
+    "nm_groups",
 )
 _MAX_LEVELS = 64
 
@@ -47,6 +48,7 @@ class Rule:
     granularity: Granularity = "per_channel"
     symmetric: bool = True
     codebook: bool = False  # fixed per rule, like granularity: k-means tables at 2..8 bits
+    nm_groups: NMGroups = "contiguous"  # fixed per rule: how the N:M patterns cut their groups
 
     @property
     def is_default(self) -> bool:
@@ -72,6 +74,8 @@ class Rule:
         d["symmetric"] = self.symmetric
         if self.codebook:
             d["codebook"] = True
+        if self.nm_groups != "contiguous":
+            d["nm_groups"] = self.nm_groups
         return d
 
 
@@ -106,6 +110,12 @@ def parse_rule(raw: Any, where: str) -> Rule:
         if kw["codebook"] and not any(b <= 8 for b in kw.get("weight_bits", (32,))):
             raise ConfigError(f"{f.join(where, 'codebook')}: a codebook needs some weight_bits of 2..8 "
                               f"in this rule, got {list(kw.get('weight_bits', (32,)))}")
+    if "nm_groups" in raw:
+        kw["nm_groups"] = f.one_of(raw["nm_groups"], NM_GROUPS, f.join(where, "nm_groups"))
+        if kw["nm_groups"] != "contiguous" and not any(parse_nm(p) for p in kw.get("patterns", ())):
+            raise ConfigError(f"{f.join(where, 'nm_groups')}: {kw['nm_groups']!r} applies to N:M patterns, and "
+                              f"this rule has none (patterns: {list(kw.get('patterns', ('unstructured',)))}); "
+                              "add an N:M pattern such as '2:4' or drop nm_groups")
     return Rule(**kw)
 
 

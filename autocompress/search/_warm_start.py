@@ -43,7 +43,7 @@ def unit_policy(u: Unit, wb: int, sp: float | str) -> Policy:
     if isinstance(sp, str):
         n, m = parse_nm(sp) or (1, 2)
         cfg = LayerConfig(weight_bits=wb, pattern=sp, sparsity=1 - n / m, granularity=g, symmetric=sym,
-                          codebook=cb)
+                          codebook=cb, nm_groups=u.nm_groups)
     else:
         cfg = LayerConfig(weight_bits=wb, sparsity=float(sp), granularity=g, symmetric=sym, codebook=cb)
     return Policy(layers=tuple((n, cfg) for n in u.layers))

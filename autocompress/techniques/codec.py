@@ -19,7 +19,9 @@ size model needs no weights. Layout:
   a tie). N:M (M <= 64): ``nm_rank``, one ``ceil(log2 C(M, N))``-bit number per group of M,
   the rank of its kept positions in the combinatorial number system (``sum_i C(c_i, i + 1)``
   over the sorted in-group positions ``c_0 < c_1 < ...``): the fewest bits that name any
-  N-of-M choice (2:4: 3 bits per group, not 4; 2:32: 9, not 10; 4:64: 20, not 24).
+  N-of-M choice (2:4: 3 bits per group, not 4; 2:32: 9, not 10; 4:64: 20, not 24). With
+  ``nm_groups: scattered`` the groups are cut from each row in ``sparsify.nm_order``'s fixed
+  order (nothing more is stored); the kept values stay in row-major order either way.
 
 Every size above depends only on the shape and the config, never on the values, so the size
 model is exact before any training.
@@ -37,7 +39,7 @@ from autocompress.errors import PolicyError
 from autocompress.policy import LayerConfig
 from autocompress.techniques.codebook import kmeans_table, nearest
 from autocompress.techniques.quantize import code_range, dequantize_weight, quantize_weight
-from autocompress.techniques.sparsify import mask_kind, pruned_count
+from autocompress.techniques.sparsify import mask_kind, nm_order, pruned_count, to_group_order
 
 Layout = Literal["dense", "bitmask", "csr", "nm"]
 _INDEX_DTYPES = ((255, torch.uint8), (2**15 - 1, torch.int16), (2**31 - 1, torch.int32))
@@ -200,7 +202,7 @@ def _check_mask(mask: torch.Tensor | None, shape: tuple[int, ...], cfg: LayerCon
         )
     if kind == "nm":
         n, m = cfg.nm  # type: ignore[misc]
-        if not bool((mask.reshape(-1, m).sum(dim=1) == n).all()):
+        if not bool((to_group_order(mask, cfg.nm_groups).reshape(-1, m).sum(dim=1) == n).all()):
             raise PolicyError(f"mask is not {cfg.pattern}: some group of {m} keeps != {n}")
 
 
@@ -246,7 +248,8 @@ def encode(
         out["col"] = m2.nonzero()[:, 1].to(specs["col"][1])
     elif layout == "nm":
         n, m = cfg.nm  # type: ignore[misc]
-        out["nm_rank"] = pack_bits(nm_ranks(mask, n, m), nm_rank_bits(n, m))  # type: ignore[arg-type]
+        grouped = to_group_order(mask, cfg.nm_groups)  # type: ignore[arg-type]
+        out["nm_rank"] = pack_bits(nm_ranks(grouped, n, m), nm_rank_bits(n, m))
     return out
 
 
@@ -267,8 +270,12 @@ def kept_positions(
     n, m = cfg.nm  # type: ignore[misc]
     groups = numel // m
     ranks = unpack_bits(tensors["nm_rank"], nm_rank_bits(n, m), groups)
-    idx = nm_positions(ranks, n, m).reshape(-1)
-    return torch.arange(groups).repeat_interleave(n) * m + idx
+    idx = torch.arange(groups).repeat_interleave(n) * m + nm_positions(ranks, n, m).reshape(-1)
+    order = nm_order(cols, cfg.nm_groups)
+    if order is None:
+        return idx
+    row, col = idx // cols, order[idx % cols]  # group order -> input order
+    return torch.sort(row * cols + col).values  # row-major, as the values are stored
 
 
 def decode_codes(

@@ -13,6 +13,10 @@ the current weights by magnitude at each update, so the network adapts while wei
 At the ramp's end the mask is exactly the one the layer's config asks for, so its size and
 format never depend on the schedule.
 
+An N:M group is ``M`` consecutive inputs of a row by default; with ``nm_groups: scattered``
+it is ``M`` inputs taken in the row's golden-ratio order (:func:`nm_order`), so each group
+spans the whole row. The order is a fixed function of the row length: nothing is stored.
+
 Masks are deterministic: ranking is by ``|w|`` with ties broken by flat index (lower index
 is pruned first, kept first within an N:M group), so the same weights always give the same
 mask. On ``meta`` tensors a mask of the right shape and dtype is returned (no values exist).
@@ -25,6 +29,7 @@ Example::
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Literal, cast
 
@@ -35,6 +40,7 @@ from torch.nn.utils import parametrize
 from autocompress.errors import PolicyError
 from autocompress.graph import kind_of
 from autocompress.policy import LayerConfig
+from autocompress.policy._config import NMGroups
 
 MaskKind = Literal["none", "unstructured", "nm"]
 
@@ -71,7 +77,7 @@ class WeightMask(nn.Module):
             n, m = cfg.nm
             n0 = min(m, max(n, math.ceil(start_density * n)))
             kept = round(n + (n0 - n) * left)
-            new = torch.ones_like(self.mask) if kept >= m else nm_mask(w, kept, m)
+            new = torch.ones_like(self.mask) if kept >= m else nm_mask(w, kept, m, groups=cfg.nm_groups)
         else:
             final = cfg.sparsity
             first = max(0.0, 1.0 - start_density * (1.0 - final))
@@ -107,12 +113,54 @@ def magnitude_mask(w: torch.Tensor, sparsity: float) -> torch.Tensor:
     return flat.view(w.shape)
 
 
-def nm_mask(w: torch.Tensor, n: int, m: int, *, layer: str = "<weight>") -> torch.Tensor:
-    """Bool mask keeping the ``n`` largest ``|w|`` of every ``m`` consecutive input weights.
+@functools.lru_cache(maxsize=64)
+def nm_order(row_len: int, groups: NMGroups = "contiguous") -> torch.Tensor | None:
+    """The input positions of a row in N:M group order (group ``g`` = entries ``g*M .. g*M+M-1``),
+    or None for ``"contiguous"`` (the identity).
+
+    ``"scattered"``: position ``i`` of the order is input ``(i * a) mod row_len``, with ``a``
+    the first integer from ``row_len * 0.618...`` (the golden ratio's fraction) up that is
+    coprime to ``row_len``: a permutation whose consecutive entries land far apart and evenly
+    over the row (Weyl / Fibonacci hashing), so any M of them sample the whole row. Cached;
+    callers must not modify it.
+    """
+    if groups == "contiguous":
+        return None
+    if groups != "scattered":
+        raise PolicyError(f"nm_groups must be 'contiguous' or 'scattered', got {groups!r}")
+    a = max(1, round(row_len * (math.sqrt(5.0) - 1.0) / 2.0))
+    while math.gcd(a, row_len) != 1:
+        a += 1
+    return (torch.arange(row_len, dtype=torch.int64) * a) % row_len
+
+
+def to_group_order(t: torch.Tensor, groups: NMGroups) -> torch.Tensor:
+    """``t`` (a weight or mask) as ``(rows, row_len)`` with each row in N:M group order."""
+    rows = t.shape[0]
+    flat = t.reshape(rows, -1)
+    order = nm_order(flat.shape[1], groups)
+    return flat if order is None else flat[:, order]
+
+
+def from_group_order(t: torch.Tensor, shape: tuple[int, ...] | torch.Size, groups: NMGroups) -> torch.Tensor:
+    """Inverse of :func:`to_group_order`: back to input order and to ``shape``."""
+    order = nm_order(t.shape[1], groups)
+    if order is None:
+        return t.reshape(shape)
+    out = torch.empty_like(t)
+    out[:, order] = t
+    return out.reshape(shape)
+
+
+def nm_mask(
+    w: torch.Tensor, n: int, m: int, *, layer: str = "<weight>", groups: NMGroups = "contiguous"
+) -> torch.Tensor:
+    """Bool mask keeping the ``n`` largest ``|w|`` of every group of ``m`` input weights.
 
     Groups run along the flattened input dim: ``w`` is viewed as ``(out, in * prod(kernel))``
-    and each row is cut into consecutive groups of ``m``; the row length must divide by ``m``.
-    Within a group, ties keep the lower index.
+    and each row, in ``groups`` order (:func:`nm_order`), is cut into consecutive groups of
+    ``m``; the row length must divide by ``m``. Within a group, ties keep the one earlier in
+    group order.
     """
     if not (0 < n < m):
         raise PolicyError(f"N:M on layer {layer!r}: needs 0 < N < M, got N={n}, M={m}")
@@ -129,11 +177,11 @@ def nm_mask(w: torch.Tensor, n: int, m: int, *, layer: str = "<weight>") -> torc
         )
     if w.is_meta:
         return torch.empty(w.shape, dtype=torch.bool, device=w.device)
-    groups = w.detach().abs().reshape(rows, row_len // m, m)
-    keep = torch.sort(groups, dim=-1, descending=True, stable=True).indices[..., :n]
-    mask = torch.zeros(groups.shape, dtype=torch.bool, device=w.device)
+    cut = to_group_order(w.detach().abs(), groups).reshape(rows, row_len // m, m)
+    keep = torch.sort(cut, dim=-1, descending=True, stable=True).indices[..., :n]
+    mask = torch.zeros(cut.shape, dtype=torch.bool, device=w.device)
     mask.scatter_(-1, keep, True)
-    return mask.view(w.shape)
+    return from_group_order(mask.reshape(rows, row_len), w.shape, groups)
 
 
 def mask_kind(cfg: LayerConfig) -> MaskKind:
@@ -174,7 +222,7 @@ def attach_mask(leaf: nn.Module, cfg: LayerConfig, *, name: str | None = None) -
         w = cast(torch.Tensor, leaf.weight)
         if kind == "nm":
             n, m = cfg.nm  # type: ignore[misc]  # kind == "nm" implies nm is set
-            mask = nm_mask(w, n, m, layer=where)
+            mask = nm_mask(w, n, m, layer=where, groups=cfg.nm_groups)
         else:
             mask = magnitude_mask(w, cfg.sparsity)
     parametrize.register_parametrization(leaf, "weight", WeightMask(mask, cfg))
