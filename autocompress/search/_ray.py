@@ -8,7 +8,8 @@ study in its persistent storage instead:
   ``sample(trial)`` with the study's own sampler, and the parameters (plus a snapshot of the
   early-stopping memory) go to a Ray trial with ``cpus_per_trial`` CPUs and as many threads;
 - ``on_trial_complete``: the trial's user attrs, constraints and values are written with the
-  ordinary ``Trial`` API and ``study.tell`` - the storage holds the same records as with the
+  ordinary ``Trial`` API (its parameters and attrs each in one transaction, ``_batch``) and
+  ``study.tell`` - the storage holds the same records as with the
   Optuna backend, so ``write_outputs`` writes the same files. An errored Ray trial (a node
   lost) is FAILED and its parameters enqueued again.
 
@@ -31,6 +32,7 @@ import ray
 from ray import tune
 from ray.tune.search import Searcher
 
+from autocompress.search._batch import batched
 from autocompress.search._budget import POLL_S, BudgetGate
 from autocompress.search._context import SearchContext
 from autocompress.search._liveness import Liveness
@@ -82,7 +84,8 @@ class StudySearcher(Searcher):  # type: ignore[misc]
             self.liveness.untrack(trial._trial_id)
             return None
         storage_call(ctx, replay_stopper, ctx, study)
-        ctx.bound.sample(trial)  # the study's sampler picks; the params are now in storage
+        with batched(trial):  # one transaction for all the parameters
+            ctx.bound.sample(trial)  # the study's sampler picks; the params are now in storage
         self.live[trial_id] = trial
         candidate = {"number": trial.number, "params": trial.params, "front": front_snapshot(ctx.stopper)}
         return {"candidate": json.dumps(candidate)}
@@ -107,11 +110,12 @@ class StudySearcher(Searcher):  # type: ignore[misc]
             reason = "the Ray trial errored (worker or node lost?); re-enqueued"
             storage_call(self.ctx, give_up_and_requeue, self.study, trial._trial_id, reason)
             return
-        for key, value in payload["user_attrs"].items():
-            trial.set_user_attr(key, value)
-        trial.set_user_attr(NODE, payload.get("node"))
-        for key, value in payload["constraints"].items():
-            trial.set_constraint(key, value)
+        with batched(trial):  # one transaction for the whole record, then tell
+            for key, value in payload["user_attrs"].items():
+                trial.set_user_attr(key, value)
+            trial.set_user_attr(NODE, payload.get("node"))
+            for key, value in payload["constraints"].items():
+                trial.set_constraint(key, value)
         frozen = tell(self.ctx, self.study, trial, payload["values"])
         if frozen is not None:
             for cb in self.callbacks:
