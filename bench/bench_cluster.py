@@ -1,6 +1,7 @@
 """Scale-out: candidates per minute with 1 vs 2 PostgreSQL workers and 1 vs 2 Ray nodes.
 
-Run: ``python bench/bench_cluster.py [--trials 12] [--steps 40] [--postgres URL] [--skip ray|postgres]``.
+Run: ``python bench/bench_cluster.py [--trials 12] [--steps 40] [--postgres URL] [--skip ray|postgres]
+[--ray-storage sqlite|journal]``.
 
 One thread per trial everywhere (``worker --threads 1``; Ray trials reserve one CPU and
 set one torch thread), on a tiny digits-cnn study with a random sampler, so both setups see
@@ -20,7 +21,9 @@ the same candidates. Target: >= 1.8x from 1 to 2 on a 2-core machine.
   out of the figures).
 
 PostgreSQL: a fresh schema per run in the server at ``--postgres`` (trust auth), dropped after.
-Ray: a loopback cluster of 1 or 2 nodes with one CPU each (``autocompress.testing``).
+Ray: a loopback cluster of 1 or 2 nodes with one CPU each (``autocompress.testing``); the
+driver's study lives in SQLite (the default ``study.db``) or, with ``--ray-storage journal``,
+in an Optuna journal file (its writes are appends, not SQL transactions).
 """
 
 from __future__ import annotations
@@ -41,14 +44,16 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 
 
-def study_file(tmp: Path, trials: int, steps: int) -> Path:
-    raw = {
+def study_file(tmp: Path, trials: int, steps: int, storage: str | None = None) -> Path:
+    raw: dict[str, object] = {
         "name": "bench", "task": "digits-cnn", "space": str(REPO / "search_spaces" / "joint.yaml"),
         "objectives": {"metric": "maximize", "size": "minimize", "latency": {"device": "xeon-8480"}},
         "budget": {"trials": trials}, "sampler": {"name": "random"},
         "finetune": {"steps": steps, "eval_every": steps, "batch_size": 64},
         "warm_start": False, "early_stop": False, "output_dir": str(tmp / "out"),
     }
+    if storage is not None:
+        raw["storage"] = storage
     path = tmp / "bench.yaml"
     path.write_text(yaml.safe_dump(raw))
     return path
@@ -120,17 +125,20 @@ def bench_postgres(base: str, workers: int, trials: int, steps: int) -> dict[str
             conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
 
 
-def bench_ray(nodes: int, trials: int, steps: int) -> dict[str, float]:
+def bench_ray(nodes: int, trials: int, steps: int, store: str = "sqlite") -> dict[str, float]:
+    from autocompress.search._storage import open_storage
     from autocompress.testing import LocalRayCluster
 
     with tempfile.TemporaryDirectory() as tmp, LocalRayCluster(nodes=nodes) as cluster:
-        study = study_file(Path(tmp), trials, steps)
+        storage = f"sqlite:///{Path(tmp) / 'out' / 'study.db'}" if store == "sqlite" else (
+            f"journal:///{Path(tmp) / 'out' / 'study.log'}")
+        study = study_file(Path(tmp), trials, steps, storage)
         env = {**cluster.env, "OMP_NUM_THREADS": "1"}
         start = time.monotonic()
         proc = cli("search", str(study), "--backend", "ray", "--address", cluster.address, "--no-progress", env=env)
         peak = watch([proc], cluster.pids)
-        storage = f"sqlite:///{Path(tmp) / 'out' / 'study.db'}"
-        return measure(optuna.load_study(study_name="bench", storage=storage), time.monotonic() - start, peak)
+        return measure(optuna.load_study(study_name="bench", storage=open_storage(storage)),
+                       time.monotonic() - start, peak)
 
 
 def main() -> None:
@@ -140,6 +148,8 @@ def main() -> None:
     ap.add_argument("--postgres", default=os.environ.get("AUTOCOMPRESS_TEST_POSTGRES",
                                                          "postgresql://postgres@127.0.0.1:5432/test"))
     ap.add_argument("--skip", choices=("ray", "postgres"), action="append", default=[])
+    ap.add_argument("--ray-storage", choices=("sqlite", "journal"), default="sqlite",
+                    help="the Ray driver's study storage (sqlite: the default study.db)")
     args = ap.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     rows: list[tuple[str, dict[str, float]]] = []
@@ -148,7 +158,8 @@ def main() -> None:
             rows.append((f"postgres, {n} worker{'s' * (n > 1)}", bench_postgres(args.postgres, n, args.trials,
                                                                               args.steps)))
         if "ray" not in args.skip:
-            rows.append((f"ray, {n} node{'s' * (n > 1)}", bench_ray(n, args.trials, args.steps)))
+            rows.append((f"ray/{args.ray_storage}, {n} node{'s' * (n > 1)}",
+                         bench_ray(n, args.trials, args.steps, args.ray_storage)))
     print(f"digits-cnn, {args.trials} trials x {args.steps} fine-tune steps, 1 thread per trial, "
           f"{os.cpu_count()} CPUs")
     print(f"{'setup':<22}{'trials':>7}{'span s':>9}{'wall s':>9}{'cand/min':>10}{'speedup':>9}"
