@@ -169,3 +169,13 @@ def test_search_samples_scattered_nm_and_contiguous_never_on_unstructured() -> N
         assert (cfg.nm is not None) == (cfg.nm_groups == "scattered")
     assert ("1:4", "scattered") in seen and ("unstructured", "contiguous") in seen
     assert math.isclose(LayerConfig(pattern="1:4", nm_groups="scattered").sparsity, 0.75)
+
+
+def test_size_model_refuses_an_nm_pattern_the_input_size_cannot_take() -> None:
+    """784 inputs cannot form groups of 12: the size model says so, as compress does."""
+    model, x = nn.Sequential(nn.Linear(784, 10)), torch.randn(2, 784)
+    policy = Policy.from_dict({"layers": {"0": {"weight_bits": 4, "pattern": "1:12"}}})
+    with pytest.raises(PolicyError, match="input size 784 is not divisible by M=12"):
+        size_bytes(model, policy, x)
+    with pytest.raises(PolicyError, match="not divisible by M=12"):
+        compress(model, policy, form="deploy", example_input=x)

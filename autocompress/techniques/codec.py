@@ -65,6 +65,12 @@ def kept_count(shape: tuple[int, ...], cfg: LayerConfig) -> int:
     kind = mask_kind(cfg)
     if kind == "nm":
         n, m = cfg.nm  # type: ignore[misc]
+        _, _, cols = _dims(shape)
+        if cols % m:
+            raise PolicyError(
+                f"N:M pattern {cfg.pattern!r} on a weight of shape {shape}: its input size {cols} is not "
+                f"divisible by M={m}; use another pattern or M for this layer"
+            )
         return numel // m * n
     if kind == "unstructured":
         return numel - pruned_count(numel, cfg.sparsity)
