@@ -3,8 +3,9 @@
 Optuna stores every parameter, user attr and system attr (constraints) with its own
 transaction: on an RDB storage each one is a session, a trial lookup and a commit (SQLite: a
 journal file and fsyncs; PostgreSQL: a round trip). A candidate here has ~20 parameters and
-~12 attrs, so the Ray driver, which writes every trial of the cluster, spent most of its CPU
-in commits (BENCHMARKS.md, issue 6) on the same cores as the trials.
+~12 attrs, so the Ray driver, which writes every trial of the cluster, made ~35 commits per
+trial (BENCHMARKS.md, issue 6: batched, its storage wall time per trial fell by a sixth; its
+CPU, mostly SQLAlchemy's per-statement work, hardly changed).
 
 :func:`batched` swaps a write-behind stand-in into ``trial.storage`` for a block: the
 ``Trial`` API works unchanged (its own cache is updated as usual), the writes are kept, and at
@@ -24,6 +25,7 @@ Example::
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -115,7 +117,13 @@ def _rdb_backend(storage: optuna.storages.BaseStorage) -> optuna.storages.RDBSto
         from optuna.storages._rdb.storage import _create_scoped_session  # noqa: F401
     except ImportError:
         return None
-    needed = (hasattr(backend, "_set_trial_param_without_commit") and hasattr(backend, "_set_trial_attr_without_commit")
+    try:
+        param = list(inspect.signature(backend._set_trial_param_without_commit).parameters)
+        attr = list(inspect.signature(backend._set_trial_attr_without_commit).parameters)
+    except (AttributeError, TypeError, ValueError):
+        return None
+    needed = (param[:5] == ["session", "trial_id", "param_name", "param_value_internal", "distribution"]
+              and attr[:5] == ["session", "model_cls", "trial_id", "key", "value"]
               and hasattr(models, "TrialUserAttributeModel") and hasattr(models, "TrialSystemAttributeModel"))
     return backend if needed else None
 
