@@ -25,6 +25,7 @@ Example::
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -112,20 +113,24 @@ def _rdb_backend(storage: optuna.storages.BaseStorage) -> optuna.storages.RDBSto
     backend = getattr(storage, "_backend", storage)  # optuna wraps an RDBStorage in a cache
     if not isinstance(backend, optuna.storages.RDBStorage):
         return None
+    return backend if _helpers_fit(type(backend)) else None
+
+
+@functools.lru_cache(maxsize=8)
+def _helpers_fit(cls: type) -> bool:
+    """Whether ``cls`` (an RDBStorage class) has the private helpers :func:`_write_rdb` calls, with
+    the arguments it passes; checked once per class, not per write."""
     try:
         from optuna.storages._rdb import models
         from optuna.storages._rdb.storage import _create_scoped_session  # noqa: F401
-    except ImportError:
-        return None
-    try:
-        param = list(inspect.signature(backend._set_trial_param_without_commit).parameters)
-        attr = list(inspect.signature(backend._set_trial_attr_without_commit).parameters)
-    except (AttributeError, TypeError, ValueError):
-        return None
-    needed = (param[:5] == ["session", "trial_id", "param_name", "param_value_internal", "distribution"]
-              and attr[:5] == ["session", "model_cls", "trial_id", "key", "value"]
-              and hasattr(models, "TrialUserAttributeModel") and hasattr(models, "TrialSystemAttributeModel"))
-    return backend if needed else None
+
+        param = list(inspect.signature(cls._set_trial_param_without_commit).parameters)  # type: ignore[attr-defined]
+        attr = list(inspect.signature(cls._set_trial_attr_without_commit).parameters)  # type: ignore[attr-defined]
+    except (ImportError, AttributeError, TypeError, ValueError):
+        return False
+    return (param[:6] == ["self", "session", "trial_id", "param_name", "param_value_internal", "distribution"]
+            and attr[:6] == ["self", "session", "model_cls", "trial_id", "key", "value"]
+            and hasattr(models, "TrialUserAttributeModel") and hasattr(models, "TrialSystemAttributeModel"))
 
 
 def _write_rdb(backend: optuna.storages.RDBStorage, trial_id: int, writes: _Writes) -> None:

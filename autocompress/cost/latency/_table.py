@@ -132,8 +132,8 @@ class LeafTable:
         return self.overheads.get(model_signature(plan)) or {}
 
     def rest_ms(self, plan: Sequence[LeafPlan]) -> float | None:
-        fit = self.overheads.get(model_signature(plan))
-        if fit is None:
+        fit = self._overhead(plan)
+        if not fit:
             return None
         return max(0.0, fit["c0"] + fit["c1"] * output_elements(plan))
 
