@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from torch import nn
 
@@ -51,9 +51,31 @@ def to_meta(x: ExampleInput) -> ExampleInput:
     return x.to("meta")
 
 
+def meta_copy(model: nn.Module) -> nn.Module:
+    """A ``meta`` copy of ``model`` that keeps its tied tensors tied.
+
+    ``Module.to("meta")`` converts every module's parameters and buffers one by one, so a
+    tensor two modules share (an embedding tied to the output projection) would become two
+    tensors and be counted twice; the ties are put back after the conversion.
+    """
+    copied = normalise(copy.deepcopy(model))  # deepcopy keeps ties
+    slots: dict[int, list[tuple[dict[str, Any], str]]] = {}
+    for mod in copied.modules():
+        for table in (mod._parameters, mod._buffers):
+            for name, t in table.items():
+                if t is not None:
+                    slots.setdefault(id(t), []).append((table, name))
+    meta = copied.to("meta")
+    for group in slots.values():
+        first_table, first_name = group[0]
+        for table, name in group[1:]:
+            table[name] = first_table[first_name]
+    return meta
+
+
 def structural_copy(model: nn.Module, policy: Policy, example_input: ExampleInput):
     """(meta model after channel pruning and low rank, resolved configs, meta input)."""
-    meta = normalise(copy.deepcopy(model)).to("meta")
+    meta = meta_copy(model)
     res = resolve(meta, policy)
     x = to_meta(example_input)
     apply_structure(meta, res, x)

@@ -53,16 +53,19 @@ def size_report(model: nn.Module, policy: Policy, example_input: ExampleInput) -
     meta, res, _ = structural_copy(model, policy, example_input)
     leaves: dict[str, int] = {}
     layers: dict[str, int] = {}
-    replaced: set[int] = set()
+    replaced: list[str] = []  # state-dict prefixes of the leaves a deploy module replaces
     seen: set[int] = set()  # a tensor shared by two modules is stored once
     for layer, leaf_path, leaf, cfg in weight_leaves(meta, res):
         if needs_deploy_module(cfg):
             n = leaves[leaf_path] = deploy_state_nbytes(leaf, cfg)
-            replaced.update(id(t) for t in leaf.state_dict(keep_vars=True).values())
+            replaced.append(f"{leaf_path}.")
         else:
             n = _unseen_bytes(leaf.state_dict(keep_vars=True).values(), seen)
         layers[layer] = layers.get(layer, 0) + n
-    rest = (t for t in meta.state_dict(keep_vars=True).values() if id(t) not in replaced)
+    # By name, not by tensor: a weight tied to a replaced leaf (an embedding shared with the
+    # output projection) is still stored where its other owner keeps it.
+    prefixes = tuple(replaced)
+    rest = (t for k, t in meta.state_dict(keep_vars=True).items() if not (prefixes and k.startswith(prefixes)))
     other = _unseen_bytes(rest, set())
     return SizeReport(leaves, other, layers)
 
