@@ -53,10 +53,14 @@ def save_artifact(
     model: nn.Module,
     policy: Policy,
     path: str | Path,
-    example_input: torch.Tensor,
+    example_input: torch.Tensor | tuple[torch.Tensor, ...],
     meta: dict[str, str] | None = None,
 ) -> ArtifactInfo:
-    """Write a deploy-form model to ``path`` (``.safetensors``)."""
+    """Write a deploy-form model to ``path`` (``.safetensors``).
+
+    ``example_input``: a batch of inputs, or a tuple of them for a model of several inputs;
+    their per-sample shapes and dtypes go into the header so :func:`load_artifact` can
+    rebuild the deploy form without data."""
     from safetensors.torch import save_file
 
     tensors, aliases = unique_state(model)
@@ -64,8 +68,7 @@ def save_artifact(
         "format": FORMAT,
         "version": VERSION,
         "policy": policy.to_yaml(),
-        "input_shape": json.dumps(list(example_input.shape[1:])),
-        "input_dtype": str(example_input.dtype).replace("torch.", ""),
+        **_input_header(example_input),
         "aliases": json.dumps(aliases),
         "torch": torch.__version__,
         **(meta or {}),
@@ -74,6 +77,32 @@ def save_artifact(
     p.parent.mkdir(parents=True, exist_ok=True)
     save_file(tensors, str(p), metadata=header)
     return ArtifactInfo(p, p.stat().st_size, sum(t.numel() * t.element_size() for t in tensors.values()))
+
+
+def _input_header(x: torch.Tensor | tuple[torch.Tensor, ...]) -> dict[str, str]:
+    """Header keys for the inputs: one tensor keeps the original keys, a tuple gets lists."""
+    def dtype(t: torch.Tensor) -> str:
+        return str(t.dtype).replace("torch.", "")
+
+    if isinstance(x, torch.Tensor):
+        return {"input_shape": json.dumps(list(x.shape[1:])), "input_dtype": dtype(x)}
+    if isinstance(x, tuple) and x and all(isinstance(t, torch.Tensor) for t in x):
+        return {"input_shapes": json.dumps([list(t.shape[1:]) for t in x]),
+                "input_dtypes": json.dumps([dtype(t) for t in x])}
+    raise ArtifactError(
+        f"save_artifact: example_input must be a tensor or a non-empty tuple of tensors (one per forward "
+        f"argument), got {type(x).__name__}; pass the batch the model was compressed with")
+
+
+def _example_from_header(header: dict[str, str], path: str | Path) -> torch.Tensor | tuple[torch.Tensor, ...]:
+    """A zero batch of 2 shaped like the inputs recorded by :func:`_input_header`."""
+    try:
+        if "input_shapes" in header:
+            shapes, dtypes = json.loads(header["input_shapes"]), json.loads(header["input_dtypes"])
+            return tuple(torch.zeros((2, *s), dtype=getattr(torch, d)) for s, d in zip(shapes, dtypes, strict=True))
+        return torch.zeros((2, *json.loads(header["input_shape"])), dtype=getattr(torch, header["input_dtype"]))
+    except (KeyError, ValueError, TypeError, AttributeError) as e:
+        raise ArtifactError(f"{path}: the header's input shapes are missing or malformed ({e!r})") from None
 
 
 def read_header(path: str | Path) -> dict[str, str]:
@@ -107,9 +136,7 @@ def load_artifact(path: str | Path, fresh_model: nn.Module) -> nn.Module:
 
     header = read_header(path)
     policy = Policy.from_yaml(header["policy"], source=f"{path} (embedded policy)")
-    shape = json.loads(header["input_shape"])
-    dtype = getattr(torch, header["input_dtype"])
-    example = torch.zeros((2, *shape), dtype=dtype)
+    example = _example_from_header(header, path)
     model = compress(fresh_model, policy, form="deploy", example_input=example)
     tensors = load_file(str(path))
     for alias, key in json.loads(header["aliases"]).items():
