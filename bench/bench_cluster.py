@@ -16,6 +16,12 @@ the same candidates. Target: >= 1.8x from 1 to 2 on a 2-core machine.
   PostgreSQL worker does that before its first trial starts. *steady* compares the two
   backends on the same footing; *span* keeps Ray's start-up in.
 - *wall*: the whole command(s), start-up included.
+- *fine-tune s*: the mean of the trials' own fine-tune times (``finetune_seconds``): how fast
+  the machine ran the work itself. 1 -> 2 it grows where two trials share caches, memory
+  bandwidth or, on a VM, a host core; that part of a shortfall is the hardware's.
+- *busy*: the share of the workers' span spent inside fine-tunes (sum of fine-tune times /
+  (workers x span)); the rest is per-trial overhead (storage, Tune, start-up). Speed-up =
+  2 x (busy 2 / busy 1) x (fine-tune s 1 / fine-tune s 2).
 - *peak RSS / worker*: the largest VmHWM among the processes that ran trials (the worker
   processes; for Ray, the trial actors), polled every second (the poller's own CPU stays
   out of the figures).
@@ -81,8 +87,10 @@ def measure(study: optuna.Study, wall: float, peak: dict[int, int]) -> dict[str,
     span = (max(ends) - min(starts)).total_seconds()
     ran = {int(str(t.user_attrs["worker"]).rsplit(":", 1)[1]) for t in done}
     mem = max((peak.get(pid, 0) for pid in ran), default=0)
+    ft = [float(t.user_attrs.get("finetune_seconds", "nan")) for t in done]
     return {"trials": len(done), "span": span, "wall": wall, "rate": 60 * len(done) / span,
-            "steady": steady_rate(done), "rss": mem / 2**20}
+            "steady": steady_rate(done), "rss": mem / 2**20, "ft": sum(ft) / len(ft),
+            "busy": sum(ft) / (len(ran) * span)}
 
 
 def steady_rate(done: list[optuna.trial.FrozenTrial]) -> float:
@@ -163,12 +171,12 @@ def main() -> None:
     print(f"digits-cnn, {args.trials} trials x {args.steps} fine-tune steps, 1 thread per trial, "
           f"{os.cpu_count()} CPUs")
     print(f"{'setup':<22}{'trials':>7}{'span s':>9}{'wall s':>9}{'cand/min':>10}{'speedup':>9}"
-          f"{'steady/min':>12}{'speedup':>9}{'peak RSS/worker':>17}")
+          f"{'steady/min':>12}{'speedup':>9}{'fine-tune s':>12}{'busy':>6}{'peak RSS/worker':>17}")
     for name, r in rows:
         one = next(v for k, v in rows if k.split(",")[0] == name.split(",")[0])
         print(f"{name:<22}{r['trials']:>7.0f}{r['span']:>9.1f}{r['wall']:>9.1f}{r['rate']:>10.1f}"
               f"{r['rate'] / one['rate']:>8.2f}x{r['steady']:>12.1f}{r['steady'] / one['steady']:>8.2f}x"
-              f"{r['rss']:>13.0f} MiB")
+              f"{r['ft']:>12.2f}{r['busy']:>6.2f}{r['rss']:>13.0f} MiB")
 
 
 if __name__ == "__main__":
