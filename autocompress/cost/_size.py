@@ -65,7 +65,7 @@ def size_report(model: nn.Module, policy: Policy, example_input: ExampleInput) -
     # By name, not by tensor: a weight tied to a replaced leaf (an embedding shared with the
     # output projection) is still stored where its other owner keeps it.
     prefixes = tuple(replaced)
-    rest = (t for k, t in meta.state_dict(keep_vars=True).items() if not (prefixes and k.startswith(prefixes)))
+    rest = (t for k, t in meta.state_dict(keep_vars=True).items() if not k.startswith(prefixes))
     other = _unseen_bytes(rest, set())
     return SizeReport(leaves, other, layers)
 
