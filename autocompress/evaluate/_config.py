@@ -27,6 +27,10 @@ class FinetuneConfig:
       masks along a cubic ramp over the first ``prune_ramp`` share of the steps, updating
       every ``prune_every`` steps (see :mod:`autocompress.techniques.sparsify`); the masks
       end exactly as the policy asks, so sizes do not depend on the schedule.
+    - ``augment``: pass each training batch through the task's augmentation
+      (``Task.augment``, e.g. random 2-pixel shifts for the MNIST tasks) and run the base
+      model on the augmented batch as the teacher (one more forward per step); a task
+      without one is refused.
     """
 
     steps: int = 200
@@ -42,6 +46,7 @@ class FinetuneConfig:
     prune_ramp: float = 0.5
     prune_every: int = 100
     prune_start_density: float = 4.0
+    augment: bool = False
 
     def __post_init__(self) -> None:
         for name in ("steps", "eval_every"):
@@ -73,6 +78,8 @@ class FinetuneConfig:
                 "finetune.prune_start_density (the first mask's kept share, as a multiple of the final one) "
                 f"must be a number >= 1, got {self.prune_start_density!r}"
             )
+        if not isinstance(self.augment, bool):
+            raise ConfigError(f"finetune.augment must be true or false, got {self.augment!r}")
         if not (isinstance(self.weight_decay, (int, float)) and self.weight_decay >= 0):
             raise ConfigError(f"finetune.weight_decay must be >= 0, got {self.weight_decay!r}")
 

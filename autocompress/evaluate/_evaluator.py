@@ -10,6 +10,8 @@ logit distillation from the base model (the policy's temperature and alpha) besi
 loss on the labels; with the base model's own outputs (an embedding task judged by
 fidelity), the task loss against those targets, which already is distillation from the base
 model, so the training targets serve as the teacher's outputs and the teacher is never run.
+With ``finetune.augment`` each batch goes through the task's augmentation and the teacher
+(the base model, frozen, in eval mode) is run on the augmented batch instead.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from autocompress.techniques.sparsify import ramp_masks
 
 TrainOn = Literal["train", "train+val"]  # what a fine-tune trains on; a search always uses "train"
 TRAIN_ON: tuple[TrainOn, ...] = ("train", "train+val")
+AUGMENT_SEED_OFFSET = 1_000_003  # the augmentation's random stream is not the batch order's
 
 
 class Evaluator:
@@ -63,6 +66,14 @@ class Evaluator:
         else:
             self.teacher_logits = predict(base, self._train.x).detach()
         self.base_metric = score(base, data.val, task.metric)
+        self._teacher: nn.Module | None = None
+        if self.config.augment:
+            if task.augment is None:
+                raise ConfigError(
+                    f"finetune.augment is true but task {task.name!r} defines no augmentation; "
+                    "give the task one (Task(augment=...), e.g. autocompress.tasks.RandomShift) "
+                    "or set finetune.augment: false")
+            self._teacher = self.fresh_base().eval().requires_grad_(False)
 
     def fresh_base(self) -> nn.Module:
         """A new copy of the base model (no hooks, no parametrizations, no graph)."""
@@ -109,15 +120,25 @@ class Evaluator:
             seconds=time.perf_counter() - start,
         )
 
-    def _loss(self, out: torch.Tensor, idx: torch.Tensor, policy: Policy) -> torch.Tensor:
-        """The fine-tune loss of one batch (see the module docstring)."""
+    def _loss(self, out: torch.Tensor, idx: torch.Tensor, policy: Policy,
+              teacher: torch.Tensor | None = None) -> torch.Tensor:
+        """The fine-tune loss of one batch (see the module docstring); ``teacher``: the base
+        model's outputs on an augmented batch, in place of the stored ones."""
         from autocompress.techniques.distill import distill_loss
 
-        targets = self._train.y[idx]
         if self.task.targets == "base_outputs":
-            return self.task.loss(out, targets)
-        return distill_loss(out, self.teacher_logits[idx], targets, policy.distill,
-                            hard_loss=self.task.loss)
+            return self.task.loss(out, self._train.y[idx] if teacher is None else teacher)
+        return distill_loss(out, self.teacher_logits[idx] if teacher is None else teacher,
+                            self._train.y[idx], policy.distill, hard_loss=self.task.loss)
+
+    def _batch(self, idx: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """One batch's inputs and, when augmenting, the teacher's outputs on them."""
+        x = self._train.x[idx]
+        if self._teacher is None or self.task.augment is None:
+            return x, None
+        x = self.task.augment(x, generator)
+        with torch.no_grad():
+            return x, self._teacher(x)
 
     def _finetune(
         self, model: nn.Module, policy: Policy, callback: Callback | None, seed: int
@@ -128,6 +149,7 @@ class Evaluator:
         opt = make_optimizer(params, cfg.optimizer, cfg.lr, cfg.momentum, cfg.weight_decay)
         sched = make_schedule(opt, cfg.schedule, cfg.steps)
         index = batches(len(train), cfg.batch_size, torch.Generator().manual_seed(seed))
+        augment_rng = torch.Generator().manual_seed(seed + AUGMENT_SEED_OFFSET)
         checkpoints = set(cfg.checkpoints())
         ramp = cfg.ramp_steps()
         if ramp:
@@ -135,7 +157,8 @@ class Evaluator:
         model.train()
         for step in range(1, cfg.steps + 1):
             idx = next(index)
-            loss = self._loss(model(train.x[idx]), idx, policy)
+            x, teacher = self._batch(idx, augment_rng)
+            loss = self._loss(model(x), idx, policy, teacher)
             if not torch.isfinite(loss):
                 raise TrialFailed(
                     f"fine-tune diverged at step {step}: loss={loss.item()} "

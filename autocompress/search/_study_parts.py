@@ -169,4 +169,5 @@ def parse_finetune(raw: Any, where: str) -> FinetuneConfig:
         prune_ramp=f.as_float(get("prune_ramp"), f.join(where, "prune_ramp"), 0.0, 1.0, open_lo=True),
         prune_every=f.as_int(get("prune_every"), f.join(where, "prune_every"), 1),
         prune_start_density=f.as_float(get("prune_start_density"), f.join(where, "prune_start_density"), 1.0),
+        augment=f.as_bool(get("augment"), f.join(where, "augment")),
     )

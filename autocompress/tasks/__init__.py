@@ -10,6 +10,7 @@ Example::
 """
 
 from autocompress.tasks import _builtin  # noqa: F401  (registers the built-in tasks)
+from autocompress.tasks._augment import Augment, RandomShift
 from autocompress.tasks._base import CACHE_ENV, base_key, base_model, base_record, train_base
 from autocompress.tasks._builtin import DEFAULT_TASK, TASK_EXTRAS, missing_extra
 from autocompress.tasks._datasets import load_digits_data, load_mnist1d_data, load_mnist_data
@@ -44,7 +45,9 @@ __all__ = [
     "MNIST_DIR_ENV",
     "TASKS",
     "TASK_EXTRAS",
+    "Augment",
     "Metric",
+    "RandomShift",
     "Split",
     "Task",
     "TaskBuilder",

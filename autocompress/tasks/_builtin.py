@@ -10,13 +10,16 @@ import functools
 import os
 
 from autocompress.models import _minilm
-from autocompress.tasks._datasets import load_digits_data, load_mnist1d_data, load_mnist_data
+from autocompress.tasks._augment import RandomShift
+from autocompress.tasks._datasets import MNIST_MEAN, MNIST_STD, load_digits_data, load_mnist1d_data, load_mnist_data
 from autocompress.tasks._embedding import FIDELITY, cosine_distance
 from autocompress.tasks._minilm import load_minilm_texts
 from autocompress.tasks._registry import register_task
 from autocompress.tasks._task import Task, TrainConfig
 
 DEFAULT_TASK = "digits-cnn"
+# MNIST fine-tunes may move digits by up to 2 pixels (finetune.augment); what comes in is background.
+MNIST_SHIFT = RandomShift(pixels=2, fill=(0.0 - MNIST_MEAN) / MNIST_STD)
 TASK_EXTRAS = {"minilm-embed": "minilm"}  # task -> the optional extra it needs
 
 
@@ -50,6 +53,7 @@ def mnist_lenet300(data_dir: str | os.PathLike[str] | None = None) -> Task:
         "lenet-300-100",
         functools.partial(load_mnist_data, data_dir),
         train=TrainConfig(epochs=20, batch_size=128, weight_decay=0.0),
+        augment=MNIST_SHIFT,
     )
 
 
@@ -61,6 +65,7 @@ def mnist_lenet5(data_dir: str | os.PathLike[str] | None = None) -> Task:
         "lenet-5",
         functools.partial(load_mnist_data, data_dir),
         train=TrainConfig(epochs=10, batch_size=128),
+        augment=MNIST_SHIFT,
     )
 
 

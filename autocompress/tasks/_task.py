@@ -16,6 +16,7 @@ from torch import nn
 
 from autocompress.errors import ConfigError
 from autocompress.models import MODELS, create_model
+from autocompress.tasks._augment import Augment
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 Targets = Literal["labels", "base_outputs"]
@@ -109,6 +110,9 @@ class Task:
       ``"base_outputs"`` (``y`` is the base model's own output on ``x``, e.g. embeddings
       judged by fidelity: the fine-tune minimises ``loss(student(x), y)``, which already is
       distillation from the base model, so the policy's temperature and alpha do not apply).
+    - ``augment``: an optional training-input augmentation ``(batch, generator) -> batch``
+      (e.g. :class:`autocompress.tasks.RandomShift`) that a study's fine-tunes use when they
+      ask for it (``finetune.augment: true``); the base model's own training never uses it.
 
     Example::
 
@@ -125,6 +129,7 @@ class Task:
     train: TrainConfig = TrainConfig()
     pretrained: bool = False
     targets: Targets = "labels"
+    augment: Augment | None = field(default=None, repr=False)
     _cache: dict[str, TaskData] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -136,6 +141,11 @@ class Task:
         if self.targets not in ("labels", "base_outputs"):
             raise ConfigError(
                 f"task {self.name!r}: targets must be 'labels' or 'base_outputs', got {self.targets!r}"
+            )
+        if self.augment is not None and not callable(self.augment):
+            raise ConfigError(
+                f"task {self.name!r}: augment must be a callable (batch, generator) -> batch or None, "
+                f"got {type(self.augment).__name__}"
             )
 
     def data(self) -> TaskData:
