@@ -1,7 +1,7 @@
 """Scale-out: candidates per minute with 1 vs 2 PostgreSQL workers and 1 vs 2 Ray nodes.
 
 Run: ``python bench/bench_cluster.py [--trials 12] [--steps 40] [--postgres URL] [--skip ray|postgres]
-[--ray-storage sqlite|journal]``.
+[--ray-storage sqlite|journal] [--sizes 1 2]``.
 
 One thread per trial everywhere (``worker --threads 1``; Ray trials reserve one CPU and
 set one torch thread), on a tiny digits-cnn study with a random sampler, so both setups see
@@ -22,6 +22,12 @@ the same candidates. Target: >= 1.8x from 1 to 2 on a 2-core machine.
 - *busy*: the share of the workers' span spent inside fine-tunes (sum of fine-tune times /
   (workers x span)); the rest is per-trial overhead (storage, Tune, start-up). Speed-up =
   2 x (busy 2 / busy 1) x (fine-tune s 1 / fine-tune s 2).
+- Ray only, per trial, medians in seconds (from the node's ``node_started`` / ``node_seconds``
+  beside the storage's start and completion): *dispatch* (the driver's ``ask`` to the node
+  starting the trial: sampling, Tune scheduling, actor reuse), *node overhead* (the node's
+  time outside the fine-tune: building the candidate, cost models), *report* (the node's end
+  to the driver's ``tell``) and *node idle* (a node's end of one trial to its start of the
+  next: what the cluster loses per trial).
 - *peak RSS / worker*: the largest VmHWM among the processes that ran trials (the worker
   processes; for Ray, the trial actors), polled every second (the poller's own CPU stays
   out of the figures).
@@ -35,7 +41,9 @@ in an Optuna journal file (its writes are appends, not SQL transactions).
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -90,7 +98,24 @@ def measure(study: optuna.Study, wall: float, peak: dict[int, int]) -> dict[str,
     ft = [float(t.user_attrs.get("finetune_seconds", "nan")) for t in done]
     return {"trials": len(done), "span": span, "wall": wall, "rate": 60 * len(done) / span,
             "steady": steady_rate(done), "rss": mem / 2**20, "ft": sum(ft) / len(ft),
-            "busy": sum(ft) / (len(ran) * span)}
+            "busy": sum(ft) / (len(ran) * span), **breakdown(done)}
+
+
+def breakdown(done: list[optuna.trial.FrozenTrial]) -> dict[str, float]:
+    """Ray trials: median dispatch, node overhead, report and node idle seconds (module docstring)."""
+    rows = [(str(t.user_attrs["worker"]), t.datetime_start.timestamp(), float(t.user_attrs["node_started"]),
+             float(t.user_attrs["node_seconds"]), float(t.user_attrs.get("finetune_seconds", 0.0)),
+             t.datetime_complete.timestamp()) for t in done if "node_started" in t.user_attrs]
+    if not rows:
+        return {}
+    idle = []
+    for worker in {r[0] for r in rows}:
+        mine = sorted((r for r in rows if r[0] == worker), key=lambda r: r[2])
+        idle += [b[2] - (a[2] + a[3]) for a, b in itertools.pairwise(mine)]
+    return {"dispatch": statistics.median(n - a for _, a, n, *_ in rows),
+            "node_extra": statistics.median(s - f for *_, s, f, _ in rows),
+            "report": statistics.median(e - (n + s) for _, _, n, s, _, e in rows),
+            "idle": statistics.median(idle) if idle else float("nan")}
 
 
 def steady_rate(done: list[optuna.trial.FrozenTrial]) -> float:
@@ -158,10 +183,12 @@ def main() -> None:
     ap.add_argument("--skip", choices=("ray", "postgres"), action="append", default=[])
     ap.add_argument("--ray-storage", choices=("sqlite", "journal"), default="sqlite",
                     help="the Ray driver's study storage (sqlite: the default study.db)")
+    ap.add_argument("--sizes", type=int, nargs="+", default=[1, 2], choices=(1, 2),
+                    help="cluster sizes to run (nodes / workers); speed-ups are against the first")
     args = ap.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     rows: list[tuple[str, dict[str, float]]] = []
-    for n in (1, 2):
+    for n in args.sizes:
         if "postgres" not in args.skip:
             rows.append((f"postgres, {n} worker{'s' * (n > 1)}", bench_postgres(args.postgres, n, args.trials,
                                                                               args.steps)))
@@ -173,10 +200,15 @@ def main() -> None:
     print(f"{'setup':<22}{'trials':>7}{'span s':>9}{'wall s':>9}{'cand/min':>10}{'speedup':>9}"
           f"{'steady/min':>12}{'speedup':>9}{'fine-tune s':>12}{'busy':>6}{'peak RSS/worker':>17}")
     for name, r in rows:
-        one = next(v for k, v in rows if k.split(",")[0] == name.split(",")[0])
+        one = next(v for k, v in rows if k.split(",")[0] == name.split(",")[0])  # the first size run
         print(f"{name:<22}{r['trials']:>7.0f}{r['span']:>9.1f}{r['wall']:>9.1f}{r['rate']:>10.1f}"
               f"{r['rate'] / one['rate']:>8.2f}x{r['steady']:>12.1f}{r['steady'] / one['steady']:>8.2f}x"
               f"{r['ft']:>12.2f}{r['busy']:>6.2f}{r['rss']:>13.0f} MiB")
+    parts = [(name, r) for name, r in rows if "dispatch" in r]
+    if parts:
+        print(f"\n{'per trial, median s':<22}{'dispatch':>10}{'node overhead':>15}{'report':>8}{'node idle':>11}")
+        for name, r in parts:
+            print(f"{name:<22}{r['dispatch']:>10.3f}{r['node_extra']:>15.3f}{r['report']:>8.3f}{r['idle']:>11.3f}")
 
 
 if __name__ == "__main__":

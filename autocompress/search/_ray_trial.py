@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Mapping
 from dataclasses import asdict
 from typing import Any
@@ -25,6 +26,7 @@ from autocompress.search._context import SearchContext, build_context
 from autocompress.search._early_stop import Completed, FrontStopper
 
 _CONTEXTS: dict[str, SearchContext] = {}
+NODE_STARTED, NODE_SECONDS = "node_started", "node_seconds"  # user attrs: when and how long the node worked
 
 
 def front_snapshot(stopper: FrontStopper) -> list[dict[str, Any]]:
@@ -54,7 +56,11 @@ def evaluate_candidate(config: dict[str, Any], study: Mapping[str, Any], base: M
     """Evaluate the candidate in ``config`` (number, params, front); returns the trial's record.
 
     ``config`` travels as JSON under ``candidate`` so Tune does not rewrite parameter names.
+    The record's ``node_started`` (epoch seconds) and ``node_seconds`` say when and how long
+    the node worked on it: beside the storage's start (the driver's ``ask``) and completion
+    (its ``tell``) they split a trial's wall time into dispatch, work and reporting.
     """
+    started, clock = time.time(), time.perf_counter()
     config = json.loads(config["candidate"]) if "candidate" in config else config
     from optuna.trial import FixedTrial
 
@@ -71,6 +77,8 @@ def evaluate_candidate(config: dict[str, Any], study: Mapping[str, Any], base: M
     except TrialFailed:
         pass  # run_trial stored the reason in the fail_reason user attr
     trial.set_user_attr(WORKER, worker_id())
+    trial.set_user_attr(NODE_STARTED, round(started, 3))
+    trial.set_user_attr(NODE_SECONDS, round(time.perf_counter() - clock, 3))
     record["user_attrs"] = dict(trial.user_attrs)
     record["constraints"] = dict(trial.constraints)
     return record
