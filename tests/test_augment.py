@@ -124,3 +124,15 @@ def test_augment_on_a_task_without_one_is_refused() -> None:
     base = train_base(task, seed=0, progress=False)
     with pytest.raises(ConfigError, match=r"finetune\.augment is true but task 'tiny-plain' defines no augmentation"):
         Evaluator(task, base, AUGMENTED)
+
+
+def test_apply_reads_augment_from_the_exported_policy() -> None:
+    """`apply` rebuilds the study's fine-tune from the policy's meta, augmentation included."""
+    from autocompress.apply import _finetune_config
+
+    meta = {"finetune": {**dataclasses.asdict(AUGMENTED)}}
+    exported = Policy(layers=POLICY.layers, default=POLICY.default, distill=POLICY.distill, meta=meta)
+    assert _finetune_config(exported, steps=40) == dataclasses.replace(AUGMENTED, steps=40)
+    older = Policy(layers=POLICY.layers, default=POLICY.default, distill=POLICY.distill,
+                   meta={"finetune": {"steps": 10}})  # written before finetune.augment existed
+    assert _finetune_config(older, steps=None).augment is False
