@@ -136,3 +136,12 @@ def test_apply_reads_augment_from_the_exported_policy() -> None:
     older = Policy(layers=POLICY.layers, default=POLICY.default, distill=POLICY.distill,
                    meta={"finetune": {"steps": 10}})  # written before finetune.augment existed
     assert _finetune_config(older, steps=None).augment is False
+
+
+def test_an_augmentation_that_changes_the_shape_is_refused_by_name() -> None:
+    task = Task("tiny-crop", "tiny-mlp", load_digits_data, train=TrainConfig(epochs=1),
+                augment=lambda x, g: x[..., 1:, :])
+    ev = Evaluator(task, train_base(task, seed=0, progress=False), AUGMENTED)
+    with pytest.raises(ConfigError, match=r"task 'tiny-crop': its augment returned \(16, 1, 7, 8\) for a batch "
+                                          r"of shape \(16, 1, 8, 8\)"):
+        ev.evaluate(POLICY)

@@ -136,9 +136,13 @@ class Evaluator:
         x = self._train.x[idx]
         if self._teacher is None or self.task.augment is None:
             return x, None
-        x = self.task.augment(x, generator)
+        moved = self.task.augment(x, generator)
+        if not isinstance(moved, torch.Tensor) or moved.shape != x.shape:
+            got = tuple(moved.shape) if isinstance(moved, torch.Tensor) else type(moved).__name__
+            raise ConfigError(f"task {self.task.name!r}: its augment returned {got} for a batch of shape "
+                              f"{tuple(x.shape)}; an augmentation must return a tensor of the batch's shape")
         with torch.no_grad():
-            return x, self._teacher(x)
+            return moved, self._teacher(moved)
 
     def _finetune(
         self, model: nn.Module, policy: Policy, callback: Callback | None, seed: int
