@@ -51,6 +51,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import NamedTuple
 
 import optuna
 import yaml
@@ -101,20 +102,29 @@ def measure(study: optuna.Study, wall: float, peak: dict[int, int]) -> dict[str,
             "busy": sum(ft) / (len(ran) * span), **breakdown(done)}
 
 
+class _Timing(NamedTuple):
+    worker: str
+    asked: float  # the driver's ask (the storage's start)
+    started: float  # the node's start
+    node_s: float  # the node's work on it
+    finetune_s: float
+    told: float  # the driver's tell (the storage's completion)
+
+
 def breakdown(done: list[optuna.trial.FrozenTrial]) -> dict[str, float]:
     """Ray trials: median dispatch, node overhead, report and node idle seconds (module docstring)."""
-    rows = [(str(t.user_attrs["worker"]), t.datetime_start.timestamp(), float(t.user_attrs["node_started"]),
-             float(t.user_attrs["node_seconds"]), float(t.user_attrs.get("finetune_seconds", 0.0)),
-             t.datetime_complete.timestamp()) for t in done if "node_started" in t.user_attrs]
+    rows = [_Timing(str(t.user_attrs["worker"]), t.datetime_start.timestamp(), float(t.user_attrs["node_started"]),
+                    float(t.user_attrs["node_seconds"]), float(t.user_attrs.get("finetune_seconds", 0.0)),
+                    t.datetime_complete.timestamp()) for t in done if "node_started" in t.user_attrs]
     if not rows:
         return {}
     idle = []
-    for worker in {r[0] for r in rows}:
-        mine = sorted((r for r in rows if r[0] == worker), key=lambda r: r[2])
-        idle += [b[2] - (a[2] + a[3]) for a, b in itertools.pairwise(mine)]
-    return {"dispatch": statistics.median(n - a for _, a, n, *_ in rows),
-            "node_extra": statistics.median(s - f for *_, s, f, _ in rows),
-            "report": statistics.median(e - (n + s) for _, _, n, s, _, e in rows),
+    for worker in {r.worker for r in rows}:
+        mine = sorted((r for r in rows if r.worker == worker), key=lambda r: r.started)
+        idle += [b.started - (a.started + a.node_s) for a, b in itertools.pairwise(mine)]
+    return {"dispatch": statistics.median(r.started - r.asked for r in rows),
+            "node_extra": statistics.median(r.node_s - r.finetune_s for r in rows),
+            "report": statistics.median(r.told - (r.started + r.node_s) for r in rows),
             "idle": statistics.median(idle) if idle else float("nan")}
 
 
