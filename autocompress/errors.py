@@ -34,6 +34,16 @@ class ArtifactError(AutocompressError):
     """A compressed artifact cannot be written or read."""
 
 
+class InputFileError(PolicyError, ConfigError):
+    """An input file (policy, study, space, profile) cannot be read: missing, too large, not
+    UTF-8 text, not valid YAML. A PolicyError and a ConfigError at once, so callers that catch
+    either for their own kind of file keep working."""
+
+
+class OutputError(AutocompressError):
+    """An output (policy, artifact, report, table) cannot be written where it was asked for."""
+
+
 class TrialFailed(AutocompressError):
     """A candidate could not be evaluated (diverging fine-tune, ...); the search goes on."""
 

@@ -12,6 +12,8 @@ from typing import Any
 
 import pandas as pd
 
+from autocompress import files
+
 PAIRS = (("size_kb", "metric"), ("latency_ms", "metric"), ("size_kb", "latency_ms"))
 
 
@@ -65,5 +67,4 @@ def write_html(figs: list[Any], path: str | Path, title: str, table: pd.DataFram
         parts.append("<h2>Pareto front</h2>")
         parts.append(table.to_html(index=False, float_format=lambda v: f"{v:.4g}"))
     parts.append("</body></html>")
-    p.write_text("\n".join(parts))
-    return p
+    return files.write_text(p, "\n".join(parts), "plots")

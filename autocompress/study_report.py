@@ -18,6 +18,7 @@ from typing import Any
 import optuna
 import pandas as pd
 
+from autocompress import files
 from autocompress.report import pareto_figures
 from autocompress.search._browse import constraint_limits, hypervolume_curve, layer_table
 from autocompress.search._front import study_hypervolume, trials_table
@@ -97,6 +98,4 @@ def write_study_report(study: optuna.Study, path: str | Path, limits: dict[str, 
         parts.append("<h2>Pareto front</h2>")
         parts.append(front[cols].sort_values("trial").to_html(index=False, float_format=lambda v: f"{v:.4g}"))
     parts.append("</body></html>")
-    p = Path(path)
-    p.write_text("\n".join(parts), encoding="utf-8")
-    return p
+    return files.write_text(path, "\n".join(parts), "report")

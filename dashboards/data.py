@@ -8,6 +8,7 @@ becomes a :class:`DataError` whose message the page shows instead of a stack tra
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -172,8 +173,14 @@ class Source:
 
     def export(self, name: str, number: int) -> tuple[str, str]:
         """(file name, YAML text) of the policy file ``autocompress export`` writes."""
-        policy = _guarded(lambda: stored_export(self.study(name), number), f"export trial {number}")
-        return f"{name}-trial{number}.yaml", policy.to_yaml()
+        policy = _guarded(lambda: stored_export(self.study(name), number, self.url), f"export trial {number}")
+        return f"{safe_file_name(name)}-trial{number}.yaml", policy.to_yaml()
+
+
+def safe_file_name(name: str) -> str:
+    """A study name as a download file name: letters, digits, '.', '_', '-' only, no leading
+    dot (a name from someone else's storage may hold '../', '/' or markup)."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).lstrip("._")[:80] or "study"
 
 
 def _frozen(study: optuna.Study, number: int) -> optuna.trial.FrozenTrial:

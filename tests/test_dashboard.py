@@ -144,7 +144,7 @@ def test_trial_panel_and_export(source: Source) -> None:
     assert list(other.text) != list(heat.text)  # another trial, another layer view
     data, message = cb.export_trial(source, "synthetic", 2)
     assert message == "" and data["filename"] == "synthetic-trial2.yaml"
-    assert data["content"] == stored_export(source.study("synthetic"), 2).to_yaml()
+    assert data["content"] == stored_export(source.study("synthetic"), 2, source.url).to_yaml()
     assert Policy.from_yaml(data["content"]).meta["trial"] == 2
     failed_trial = 24  # synthetic_study fails every 25th trial
     assert "only COMPLETE" in cb.export_trial(source, "synthetic", failed_trial)[1]

@@ -180,7 +180,7 @@ def test_fixed_choices_suggest_nothing() -> None:
 @pytest.mark.parametrize(
     ("text", "match"),
     [
-        ("rules:\n  - layers: default\n   weight_bits: [4]\n", r"line 3"),
+        ("rules:\n  - layers: default\n   weight_bits: [4]\n", r":3:\d+: not valid YAML"),
         ("rules: [{layers: default, weight_bits: [7]}]", r"rules\[0\]\.weight_bits\[0\].*7"),
         ("rules: [{layers: default, act_bits: [4]}]", r"rules\[0\]\.act_bits\[0\]"),
         ("rules: [{layers: default, sparsity: [1.0]}]", r"rules\[0\]\.sparsity\[0\]"),

@@ -98,7 +98,7 @@ def test_samplers_are_built_from_the_study(tmp_path: Path, monkeypatch: pytest.M
         extra = {"gp": ", n_startup_trials: 5, deterministic_objective: true",
                  "tpe": ", multivariate: true, group: true"}.get(name, "")
         cfg = load_study_config(write(tmp_path, MINIMAL + f"sampler: {{name: {name}{extra}}}\n"))
-        assert isinstance(make_sampler(cfg), kind)
+        assert isinstance(make_sampler(cfg).base, kind)
     with pytest.raises(ConfigError, match=r"sampler: unknown field 'multivariate'"):
         load_study_config(write(tmp_path, MINIMAL + "sampler: {name: gp, multivariate: true}\n"))
 
@@ -152,7 +152,7 @@ def test_malformed_study_names_file_and_field(
 def test_missing_task_and_bad_yaml(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"task: missing"):
         load_study_config(write(tmp_path, "space: joint\nbudget: {trials: 1}\n"))
-    with pytest.raises(ConfigError, match=r"line 2"):
+    with pytest.raises(ConfigError, match=r"s\.yaml:2:\d+: not valid YAML"):
         load_study_config(write(tmp_path, "task: x\n  budget: [\n"))
     with pytest.raises(ConfigError, match="study file not found"):
         load_study_config(tmp_path / "none.yaml")

@@ -19,13 +19,17 @@ def add_parser(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from autocompress import files
     from autocompress.cli._pareto import load_study
     from autocompress.search.export import export_policy
 
+    files.check_output_file(args.output, "policy")  # before the base model is built
     cfg, study = load_study(args)
-    policy = export_policy(cfg, study, args.trial)
+    policy = export_policy(cfg, study, args.trial, cfg.storage)
     policy.save(args.output)
-    m = policy.meta["predicted"]
-    print(f"wrote {args.output}: trial {args.trial}, predicted metric={m.get('metric')}, "
-          f"size={m.get('size_bytes')} B, latency={m.get('latency_ms')} ms")
+    m = policy.record.predicted
+    metric = "-" if m.metric is None else f"{m.metric:.4f}"
+    latency = "-" if m.latency_ms is None else f"{m.latency_ms:.4g} ms"
+    print(f"wrote {args.output}: trial {args.trial}, predicted {m.metric_name or 'metric'} {metric}, "
+          f"file {m.size_bytes} B, latency {latency}")
     return 0

@@ -19,20 +19,23 @@ def add_parser(p: argparse.ArgumentParser) -> None:
 
 
 def _from_storage(url: str, where: str) -> tuple[StudyConfig, optuna.Study]:
-    """The one study in a storage, with the config the search stored in it."""
+    """The one study in a storage, with the config the search stored in it (its storage set
+    to ``url``: where the study was read from, not where it was created)."""
+    from dataclasses import replace
+
     import optuna
 
     from autocompress.errors import ConfigError
-    from autocompress.search._storage import open_storage
+    from autocompress.search._storage import open_existing_storage
     from autocompress.search.export import stored_config
 
-    storage = open_storage(url)
+    storage = open_existing_storage(url)
     names = [s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)]
     if len(names) != 1:
         raise ConfigError(f"{where}: holds {len(names)} studies ({', '.join(names) or 'none'}); pass the "
                           "study file instead, or --storage URL with the study file")
     study = optuna.load_study(study_name=names[0], storage=storage)
-    return stored_config(study), study
+    return replace(stored_config(study), storage=url), study
 
 
 def load_study(args: argparse.Namespace) -> tuple[StudyConfig, optuna.Study]:
@@ -45,12 +48,12 @@ def load_study(args: argparse.Namespace) -> tuple[StudyConfig, optuna.Study]:
 
     from autocompress.cli._search import load_with_overrides
     from autocompress.errors import ConfigError
-    from autocompress.search._storage import is_sqlite_file, open_storage
+    from autocompress.search._storage import is_sqlite_file, open_existing_storage
 
     if is_sqlite_file(args.study):
         return _from_storage(f"sqlite:///{args.study.resolve()}", str(args.study))
     cfg = load_with_overrides(args)
-    storage = open_storage(cfg.storage)
+    storage = open_existing_storage(cfg.storage)
     try:
         return cfg, optuna.load_study(study_name=cfg.name, storage=storage)
     except KeyError:

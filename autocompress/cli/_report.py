@@ -17,13 +17,14 @@ def add_parser(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from autocompress import files
     from autocompress.cli._pareto import load_study
     from autocompress.study_report import write_study_report
 
+    files.check_output_file(args.output, "report")
     cfg, study = load_study(args)
     c = cfg.constraints
     limits = {"size_kb": c.max_size_kb, "latency_ms": c.max_latency_ms, "metric": c.min_metric}
-    args.output.parent.mkdir(parents=True, exist_ok=True)
     path = write_study_report(study, args.output, {k: v for k, v in limits.items() if v is not None})
     print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB, {len(study.trials)} trials)")
     return 0

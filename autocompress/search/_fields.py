@@ -10,33 +10,18 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from autocompress import files
 from autocompress.errors import ConfigError, nearest
 
 
 def parse_yaml(text: str, source: str) -> Any:
-    """``yaml.safe_load`` (never executes code); a syntax error names the line and column."""
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        at = f" line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        problem = getattr(e, "problem", None) or str(e)
-        raise ConfigError(
-            f"{source}:{at}: not valid YAML ({problem}); check the indentation and quoting there"
-        ) from None
+    """YAML text as plain data (never executes code); errors as ``source:line:col: message``."""
+    return files.load_yaml(text, source)
 
 
 def read_yaml(path: str | Path, what: str) -> Any:
-    p = Path(path)
-    if not p.is_file():
-        raise ConfigError(f"{p}: {what} file not found (check the path, relative to {Path.cwd()})")
-    try:
-        text = p.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise ConfigError(f"{p}: not a text YAML file (is it a database or a binary?); give the {what} file") from None
-    return parse_yaml(text, str(p))
+    """The one reader of input files (:mod:`autocompress.files`): size limit, UTF-8, one parse."""
+    return files.read_yaml(path, what)
 
 
 def mapping(raw: Any, where: str) -> dict[str, Any]:

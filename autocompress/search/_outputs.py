@@ -7,6 +7,7 @@ from pathlib import Path
 import optuna
 import yaml
 
+from autocompress import files
 from autocompress.report import pareto_figures, write_html
 from autocompress.search._context import SearchContext
 from autocompress.search._front import front_table, trials_table
@@ -21,11 +22,11 @@ def write_outputs(ctx: SearchContext, study: optuna.Study) -> dict[str, Path]:
         "front": out / "front.csv",
         "plots": out / "pareto.html",
     }
-    paths["config"].write_text(yaml.safe_dump(ctx.cfg.to_dict(), sort_keys=False))
+    files.write_text(paths["config"], yaml.safe_dump(ctx.cfg.to_dict(), sort_keys=False), "resolved study")
     df = trials_table(study)
-    df.to_csv(paths["trials"], index=False)
+    files.write_text(paths["trials"], df.to_csv(index=False), "trials table")
     front = front_table(study)
-    front.to_csv(paths["front"], index=False)
+    files.write_text(paths["front"], front.to_csv(index=False), "front table")
     c = ctx.cfg.constraints
     limits = {"size_kb": c.max_size_kb, "latency_ms": c.max_latency_ms, "metric": c.min_metric}
     figs = pareto_figures(df, ctx.cfg.name, {k: v for k, v in limits.items() if v is not None}) if not df.empty else []

@@ -94,6 +94,21 @@ def open_storage(url: str, workers: int = 1) -> optuna.storages.BaseStorage:
     return _rdb(url, heartbeat=True)
 
 
+def open_existing_storage(url: str) -> optuna.storages.BaseStorage:
+    """Open a storage to *read* a study: an SQLite or journal file must exist already.
+
+    Reading commands (pareto, export, report, dashboard) never create an empty database
+    where a path was mistyped."""
+    if url.startswith(("sqlite:", "journal:")):
+        path = url.split(":///", 1)[-1] if url.startswith("sqlite:") else url.split("://", 1)[-1]
+        if not path or path == ":memory:" or not Path(path).is_file():
+            raise ConfigError(f"storage {url!r}: no such file {path!r}; check the path (run `autocompress search` "
+                              "first to create the study)")
+        if url.startswith("sqlite:") and not is_sqlite_file(path):
+            raise ConfigError(f"storage {url!r}: {path} is not an SQLite database")
+    return open_storage(url)
+
+
 def _rdb(url: str, heartbeat: bool) -> optuna.storages.RDBStorage:
     import warnings
 

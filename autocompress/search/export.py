@@ -40,25 +40,31 @@ def finished_trial(study: optuna.Study, number: int, name: str) -> optuna.trial.
 
 
 def export_meta(
-    cfg: StudyConfig, study_attrs: Mapping[str, Any], t: optuna.trial.FrozenTrial, base_sha256: str
+    cfg: StudyConfig, study_attrs: Mapping[str, Any], t: optuna.trial.FrozenTrial, base_sha256: str | None,
+    storage: str | None = None,
 ) -> dict[str, Any]:
-    """The ``meta`` of an exported policy: predicted figures, provenance, task, fine-tune."""
+    """The ``meta`` of an exported policy: predicted figures, provenance, task, fine-tune.
+
+    ``storage``: the storage the study was read from (default: the study config's); it is
+    where ``apply`` records its measurements."""
     names = [o.name for o in cfg.objectives]
     predicted = {
         "metric": t.values[names.index("metric")] if t.values else None,
         "metric_name": "validation " + "metric",
         "size_bytes": t.user_attrs.get("size_bytes"),
+        "tensor_bytes": t.user_attrs.get("tensor_bytes"),
         "latency_ms": t.user_attrs.get("latency_ms"),
         "latency_device": cfg.latency_device,
         "status": t.user_attrs.get("status"),
     }
     recorded = dict(study_attrs.get("provenance", {}))
     recorded["base_sha256"] = base_sha256
+    url = storage or cfg.storage
     return {
         "study": cfg.name,
         "trial": t.number,
         # where `autocompress apply` records its measurements (never a URL with a password)
-        "storage": None if "@" in cfg.storage else cfg.storage,
+        "storage": None if "@" in url else url,
         "predicted": predicted,
         "provenance": recorded,
         "task": {"name": cfg.task, "settings": dict(cfg.task_settings), "seed": cfg.seed},
@@ -66,11 +72,12 @@ def export_meta(
     }
 
 
-def export_policy(cfg: StudyConfig, study: optuna.Study, number: int) -> Policy:
+def export_policy(cfg: StudyConfig, study: optuna.Study, number: int, storage: str | None = None) -> Policy:
+    """Trial ``number`` replayed through the space; ``storage``: the URL ``study`` was read from."""
     t = finished_trial(study, number, cfg.name)
     task, base, example = load_base(cfg, progress=False)
     policy = bind_space(cfg, base, example, task).sample(optuna.trial.FixedTrial(t.params, t.number))
-    return policy.with_meta(**export_meta(cfg, study.user_attrs, t, state_checksum(base)))
+    return policy.with_meta(**export_meta(cfg, study.user_attrs, t, state_checksum(base), storage))
 
 
 def stored_config(study: optuna.Study) -> StudyConfig:
@@ -83,14 +90,15 @@ def stored_config(study: optuna.Study) -> StudyConfig:
     return StudyConfig.from_dict({**raw, "warm_start": False}, source=f"study {study.study_name!r}")
 
 
-def stored_export(study: optuna.Study, number: int) -> Policy:
-    """The policy ``autocompress export`` writes for trial ``number``, from the storage alone."""
+def stored_export(study: optuna.Study, number: int, storage: str | None = None) -> Policy:
+    """The policy ``autocompress export`` writes for trial ``number``, from the storage alone
+    (``storage``: the URL ``study`` was read from)."""
     cfg = stored_config(study)
     t = finished_trial(study, number, cfg.name)
     raw = t.user_attrs.get(POLICY_ATTR)
     if not isinstance(raw, dict):
         raise ConfigError(f"trial {number} stores no policy (it was run by an older autocompress); "
                           "export it with `autocompress export STUDY.yaml --trial N`")
-    sha = str(study.user_attrs.get("provenance", {}).get("base_sha256", ""))
+    sha = study.user_attrs.get("provenance", {}).get("base_sha256") or None
     policy = Policy.from_dict(raw, source=f"trial {number} policy")
-    return policy.with_meta(**export_meta(cfg, study.user_attrs, t, sha))
+    return policy.with_meta(**export_meta(cfg, study.user_attrs, t, sha, storage))
