@@ -8,6 +8,7 @@ from autocompress.policy._config import (
     make_layer_config,
     parse_nm,
 )
+from autocompress.policy._meta import PolicyMeta, Predicted, Provenance, TaskRef
 from autocompress.policy._policy import Policy
 
 __all__ = [
@@ -16,6 +17,10 @@ __all__ = [
     "DistillConfig",
     "LayerConfig",
     "Policy",
+    "PolicyMeta",
+    "Predicted",
+    "Provenance",
+    "TaskRef",
     "make_layer_config",
     "parse_nm",
 ]

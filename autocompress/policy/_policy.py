@@ -21,8 +21,10 @@ from typing import Any
 
 import yaml
 
+from autocompress import files
 from autocompress.errors import PolicyError, nearest
 from autocompress.policy._config import DistillConfig, LayerConfig, make_layer_config
+from autocompress.policy._meta import PolicyMeta
 
 FORMAT = "autocompress.policy"
 VERSION = 1
@@ -125,8 +127,7 @@ class Policy:
         except PolicyError as e:
             raise PolicyError(f"{source}: {e}") from None
         meta = raw.get("meta") or {}
-        if not isinstance(meta, dict):
-            raise PolicyError(f"{source}: meta must be a mapping, got {meta!r}")
+        PolicyMeta.from_dict(meta, source)  # validated here: a bad field fails at load, naming it
         return cls(layers=tuple(layers), default=default, distill=distill, meta=meta)
 
     # ---- files ------------------------------------------------------------------
@@ -135,24 +136,30 @@ class Policy:
 
     @classmethod
     def from_yaml(cls, text: str, source: str = "policy") -> Policy:
-        try:
-            raw = yaml.safe_load(text)
-        except yaml.YAMLError as e:
-            raise PolicyError(f"{source}: not valid YAML: {e}") from None
-        return cls.from_dict(raw, source)
+        return cls.from_dict(files.load_yaml(text, source), source)
 
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(self.to_yaml())
+        """Write the policy file atomically (temporary file, then rename)."""
+        files.write_text(path, self.to_yaml(), "policy")
 
     @classmethod
     def load(cls, path: str | Path) -> Policy:
-        p = Path(path)
-        if not p.is_file():
-            raise PolicyError(f"{p}: policy file not found")
-        return cls.from_yaml(p.read_text(), source=str(p))
+        """Read and validate a policy file (size limit, UTF-8, safe YAML; never runs code)."""
+        return cls.from_dict(files.read_yaml(path, "policy"), str(path))
+
+    @property
+    def record(self) -> PolicyMeta:
+        """``meta`` as a typed record (validated when the policy was made)."""
+        return PolicyMeta.from_dict(dict(self.meta))
 
     def with_meta(self, **meta: Any) -> Policy:
-        return Policy(self.layers, self.default, self.distill, {**self.meta, **meta})
+        merged = {**self.meta, **meta}
+        PolicyMeta.from_dict(merged)
+        return Policy(self.layers, self.default, self.distill, merged)
+
+    def without_meta(self) -> Policy:
+        """The same compression settings with no provenance (what an artifact embeds)."""
+        return Policy(self.layers, self.default, self.distill)
 
 
 def _diff(c: LayerConfig, base: LayerConfig) -> dict[str, Any]:

@@ -78,6 +78,7 @@ __all__ = [
     "StudyConfig",
     "WarmStart",
     "load_study_config",
+    "parse_finetune",
 ]
 
 

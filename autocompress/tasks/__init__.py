@@ -24,7 +24,14 @@ from autocompress.tasks._embedding import (
 )
 from autocompress.tasks._idx import MNIST_DIR_ENV, read_idx, read_mnist_split
 from autocompress.tasks._minilm import load_minilm_texts
-from autocompress.tasks._registry import TASKS, TaskBuilder, get_task, register_task
+from autocompress.tasks._registry import (
+    TASKS,
+    TaskBuilder,
+    check_builtin_task,
+    get_task,
+    is_user_task,
+    register_task,
+)
 from autocompress.tasks._task import (
     ACCURACY,
     Metric,
@@ -57,11 +64,13 @@ __all__ = [
     "base_key",
     "base_model",
     "base_record",
+    "check_builtin_task",
     "cosine_distance",
     "fidelity",
     "fidelity_parts",
     "generate_sentences",
     "get_task",
+    "is_user_task",
     "load_digits_data",
     "load_minilm_texts",
     "load_mnist1d_data",

@@ -11,7 +11,7 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
-from autocompress.errors import AutocompressError, ConfigError
+from autocompress.errors import AutocompressError, ConfigError, nearest
 from autocompress.registry import Registry
 from autocompress.tasks._task import Task
 
@@ -51,6 +51,21 @@ def get_task(name: str, **settings: Any) -> Task:
             f"task {name!r} must return an autocompress.tasks.Task, got {type(task).__name__}"
         )
     return task
+
+
+def is_user_task(name: str) -> bool:
+    """``package.module:function``: naming it runs that user's code."""
+    return ":" in name
+
+
+def check_builtin_task(name: str, where: str) -> None:
+    """Raise unless ``name`` is a registered (built-in or registered-in-process) task; never imports."""
+    if is_user_task(name):
+        raise ConfigError(
+            f"{where}: {name!r} is user code (package.module:function); a policy file never runs code: "
+            f"pass --task {name} (or --study STUDY.yaml) to run it knowingly")
+    if name not in TASKS.names():
+        raise ConfigError(f"{where}: unknown task {name!r}; {nearest(name, TASKS.names())}")
 
 
 def _import_builder(ref: str) -> TaskBuilder:
