@@ -100,7 +100,7 @@ def summarise(model: str, cfg: Any, study: Any, reports: list[dict[str, Any]], s
         points.append({
             "trial": r["trial"],
             "selected": r["trial"] == selected,
-            "predicted_bytes": r["predicted"].get("size_bytes_now"),
+            "predicted_bytes": r["predicted"].get("tensor_bytes_now"),
             "tensor_bytes": m["tensor_bytes"],
             "file_bytes": m["file_bytes"],
             "xz_bytes": m["xz_bytes"],

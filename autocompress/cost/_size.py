@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from autocompress.artifact import TensorSpec, crc_placeholder, file_nbytes, metadata
 from autocompress.compress import ExampleInput, weight_leaves
 from autocompress.cost._plan import structural_copy
 from autocompress.policy import LayerConfig, Policy
@@ -29,21 +30,30 @@ def needs_deploy_module(cfg: LayerConfig) -> bool:
 
 @dataclass(frozen=True)
 class SizeReport:
-    """One walk over the deploy form's tensors, seen three ways.
+    """One walk over the deploy form's tensors, seen four ways.
 
     - ``leaves``: bytes of each compressed leaf (its deploy module's state);
     - ``other``: bytes of every tensor outside compressed leaves (each stored once);
     - ``layers``: bytes of every compressible layer, compressed or not, a factorised layer
-      counted once (its two leaves summed) — what a person reading a policy wants to see.
+      counted once (its two leaves summed) — what a person reading a policy wants to see;
+    - ``file``: the whole artifact file ``save_artifact`` writes, header included (tensor
+      names, shapes, the policy, checksums): what a user ships, and the size objective.
     """
 
     leaves: dict[str, int]
     other: int
     layers: dict[str, int]
+    file: int = 0
 
     @property
     def total(self) -> int:
+        """The tensors' bytes (``size_bytes``)."""
         return sum(self.leaves.values()) + self.other
+
+    @property
+    def header(self) -> int:
+        """What the file holds beyond the tensors."""
+        return self.file - self.total
 
 
 def size_report(model: nn.Module, policy: Policy, example_input: ExampleInput) -> SizeReport:
@@ -53,21 +63,60 @@ def size_report(model: nn.Module, policy: Policy, example_input: ExampleInput) -
     meta, res, _ = structural_copy(model, policy, example_input)
     leaves: dict[str, int] = {}
     layers: dict[str, int] = {}
-    replaced: list[str] = []  # state-dict prefixes of the leaves a deploy module replaces
+    replaced: dict[str, list[TensorSpec]] = {}  # state-dict prefix of a replaced leaf -> its tensors
     seen: set[int] = set()  # a tensor shared by two modules is stored once
     for layer, leaf_path, leaf, cfg in weight_leaves(meta, res):
         if needs_deploy_module(cfg):
             n = leaves[leaf_path] = deploy_state_nbytes(leaf, cfg)
-            replaced.append(f"{leaf_path}.")
+            replaced[f"{leaf_path}." if leaf_path else ""] = _deploy_specs(leaf_path, leaf, cfg)
         else:
             n = _unseen_bytes(leaf.state_dict(keep_vars=True).values(), seen)
         layers[layer] = layers.get(layer, 0) + n
-    # By name, not by tensor: a weight tied to a replaced leaf (an embedding shared with the
-    # output projection) is still stored where its other owner keeps it.
-    prefixes = tuple(replaced)
-    rest = (t for k, t in meta.state_dict(keep_vars=True).items() if not k.startswith(prefixes))
-    other = _unseen_bytes(rest, set())
-    return SizeReport(leaves, other, layers)
+    specs, aliases = _stored_specs(meta, replaced)
+    other = sum(s.nbytes for s in specs) - sum(leaves.values())
+    header = metadata(policy, example_input, aliases, crc_placeholder(len(specs)))
+    return SizeReport(leaves, other, layers, file_nbytes(specs, header))
+
+
+def _deploy_specs(leaf_path: str, leaf: nn.Module, cfg: LayerConfig) -> list[TensorSpec]:
+    """The tensors of ``to_deploy(leaf)``, in its state-dict order (see ``DeployLeaf``)."""
+    from autocompress.techniques.codec import tensor_specs
+    from autocompress.techniques.deploy import ACT_QPARAMS_NBYTES, leaf_weight
+
+    pre = f"{leaf_path}." if leaf_path else ""
+    shape = tuple(leaf_weight(leaf).shape)
+    out = [TensorSpec(f"{pre}w_{k}", s, dt) for k, (s, dt) in tensor_specs(shape, cfg).items()]
+    if getattr(leaf, "bias", None) is not None:
+        out.append(TensorSpec(f"{pre}bias", (shape[0],), torch.float32))
+    if cfg.act_bits == 8:
+        out += [TensorSpec(f"{pre}{k}", (ACT_QPARAMS_NBYTES // 4,), torch.float32) for k in ("act_in", "act_out")]
+    return out
+
+
+def _stored_specs(meta: nn.Module, replaced: dict[str, list[TensorSpec]]
+                  ) -> tuple[list[TensorSpec], dict[str, str]]:
+    """Every tensor the artifact stores, in state-dict order, and its aliases (tied tensors).
+
+    By name, not by tensor: a weight tied to a replaced leaf (an embedding shared with the
+    output projection) is still stored where its other owner keeps it."""
+    specs: list[TensorSpec] = []
+    aliases: dict[str, str] = {}
+    first: dict[int, str] = {}
+    done: set[str] = set()
+    prefixes = sorted(replaced, key=len, reverse=True)
+    for key, t in meta.state_dict(keep_vars=True).items():
+        owner = next((p for p in prefixes if key.startswith(p)), None)
+        if owner is not None:
+            if owner not in done:
+                done.add(owner)
+                specs += replaced[owner]
+            continue
+        if t.numel() > 0 and id(t) in first:
+            aliases[key] = first[id(t)]
+            continue
+        first[id(t)] = key
+        specs.append(TensorSpec(key, tuple(t.shape), t.dtype))
+    return specs, aliases
 
 
 def _unseen_bytes(tensors: Iterable[torch.Tensor], seen: set[int]) -> int:
@@ -83,6 +132,16 @@ def size_breakdown(model: nn.Module, policy: Policy, example_input: ExampleInput
     """Deploy-form bytes per compressed leaf path, plus ``"<other>"`` for everything else."""
     r = size_report(model, policy, example_input)
     return {**r.leaves, "<other>": r.other}
+
+
+def file_bytes(model: nn.Module, policy: Policy, example_input: ExampleInput) -> int:
+    """Exact bytes of the artifact file ``save_artifact`` writes for this policy, header included.
+
+    Example::
+
+        shipped = autocompress.file_bytes(model, Policy.load("p.yaml"), x)
+    """
+    return size_report(model, policy, example_input).file
 
 
 def size_bytes(model: nn.Module, policy: Policy, example_input: ExampleInput) -> int:

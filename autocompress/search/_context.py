@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from autocompress.cost import plan, size_bytes
+from autocompress.cost import file_bytes, plan
 from autocompress.evaluate import Evaluator
 from autocompress.graph import channel_groups, layers
 from autocompress.policy import Policy
@@ -31,12 +31,13 @@ class SearchContext:
     bound: BoundSpace
     evaluator: Evaluator
     latency: LatencyPredictor | None
-    fp32_bytes: int
+    fp32_bytes: int  # the fp32 model's artifact file
     fp32_latency_ms: float | None
     stopper: FrontStopper = field(default_factory=FrontStopper)
 
     def size_of(self, policy: Policy) -> int:
-        return size_bytes(self.base, policy, self.example)
+        """The artifact file's bytes (header included): what the size objective minimises."""
+        return file_bytes(self.base, policy, self.example)
 
     def provenance(self) -> dict[str, object]:
         """Where a result comes from: task, base weights, latency model, package versions."""
@@ -126,7 +127,7 @@ def build_context(cfg: StudyConfig, progress: bool = True,
         bound=bind_space(cfg, base, example, task),
         evaluator=Evaluator(task, base, cfg.finetune),
         latency=latency,
-        fp32_bytes=size_bytes(base, identity, example),
+        fp32_bytes=file_bytes(base, identity, example),
         fp32_latency_ms=(
             latency.predict(plan(base, identity, latency_input)).total_ms if latency else None
         ),

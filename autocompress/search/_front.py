@@ -47,8 +47,12 @@ def trials_table(study: optuna.Study) -> pd.DataFrame:
         row["size_bytes"] = ua.get("size_bytes")
         if "latency_ms" not in row:
             row["latency_ms"] = ua.get("latency_ms")
+        row["tensor_bytes"] = ua.get("tensor_bytes")
+        row["duplicate_of"] = ua.get("duplicate_of")
         cons = ua.get("constraints", [0.0])
-        row["feasible"] = t.state == optuna.trial.TrialState.COMPLETE and max(cons) <= 0 and row["status"] != "rejected"
+        # a duplicate repeats its twin's figures: shown in the table, never a second front point
+        row["feasible"] = (t.state == optuna.trial.TrialState.COMPLETE and max(cons) <= 0
+                           and row["status"] != "rejected" and row["duplicate_of"] is None)
         row["fail_reason"] = ua.get("fail_reason", "")
         row["params"] = json.dumps(t.params, sort_keys=True)
         rows.append(row)

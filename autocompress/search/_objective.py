@@ -17,41 +17,30 @@ import optuna
 
 from autocompress.cost._size import size_report
 from autocompress.errors import TrialFailed
+from autocompress.policy import Policy
 from autocompress.search._context import SearchContext
+from autocompress.search._dedup import CANDIDATE, POLICY, candidate_key
 from autocompress.search._early_stop import Completed
 
 # user_attrs written on every trial
-SIZE = "size_bytes"
+SIZE = "size_bytes"  # the artifact file, header included: the size objective
+TENSOR_BYTES = "tensor_bytes"  # its tensors alone
 LATENCY = "latency_ms"
 CONSTRAINTS = "constraints"
 STATUS = "status"  # "evaluated" | "rejected" | "early_stopped"
 CURVE = "curve"
 FAIL = "fail_reason"
-POLICY = "policy"  # the sampled policy as a plain dict: the dashboard reads it without a model
 LAYER_BYTES = "layer_bytes"  # deploy-form bytes per compressible layer (the dashboard's heatmap)
-DUPLICATE_OF = "duplicate_of"  # the earlier trial with the same parameters, whose result was reused
 WORST_METRIC = -1.0
 
 
-def _twin(trial: optuna.trial.BaseTrial, steps: int) -> optuna.trial.FrozenTrial | None:
-    """An earlier trial with exactly these parameters, fine-tuned for all of ``steps``, if any.
-
-    Samplers do propose a candidate again (TPE on categorical spaces, NSGA-II's crossover);
-    the fine-tune is deterministic per (policy, seed), so its result is reused instead of
-    re-trained. Early-stopped twins are not reused: the front they were stopped against has
-    moved since; nor are twins trained for another budget (a study resumed after its
-    ``finetune.steps`` changed).
-    """
-    study = getattr(trial, "study", None)
-    if study is None:
-        return None
-    params = trial.params
-    for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
-        curve = t.user_attrs.get(CURVE) or [[0]]
-        if (t.number != trial.number and t.user_attrs.get(STATUS) == "evaluated" and t.values is not None
-                and t.params == params and curve[-1][0] == steps):
-            return t
-    return None
+def sample_candidate(ctx: SearchContext, trial: optuna.trial.BaseTrial) -> tuple[Policy, str]:
+    """Sample the trial's policy and store it with its candidate key (see ``_dedup``)."""
+    policy = ctx.bound.sample(trial)
+    key = candidate_key(policy, ctx.cfg.finetune, ctx.cfg.seed)
+    trial.set_user_attr(POLICY, policy.to_dict())
+    trial.set_user_attr(CANDIDATE, key)
+    return policy, key
 
 
 def violations(ctx: SearchContext, size: int, latency: float | None) -> dict[str, float]:
@@ -82,14 +71,18 @@ def objective_values(ctx: SearchContext, metric: float, size: int, latency: floa
     return values
 
 
-def run_trial(ctx: SearchContext, trial: optuna.trial.BaseTrial) -> list[float]:
-    """The objective: [metric, size KB, latency ms] in the study's objective order."""
-    policy = ctx.bound.sample(trial)
-    trial.set_user_attr(POLICY, policy.to_dict())
-    sizes = size_report(ctx.base, policy, ctx.example)  # one meta copy: total and per layer
-    size = sizes.total
+def run_trial(ctx: SearchContext, trial: optuna.trial.BaseTrial, policy: Policy | None = None) -> list[float]:
+    """The objective: [metric, size KB, latency ms] in the study's objective order.
+
+    ``policy``: the trial's policy when the caller sampled it already (:func:`sample_candidate`,
+    then the duplicate check); else it is sampled here."""
+    if policy is None:
+        policy, _ = sample_candidate(ctx, trial)
+    sizes = size_report(ctx.base, policy, ctx.example)  # one meta copy: file, tensors, per layer
+    size = sizes.file
     latency = ctx.latency_of(policy)
     trial.set_user_attr(SIZE, size)
+    trial.set_user_attr(TENSOR_BYTES, sizes.total)
     trial.set_user_attr(LAYER_BYTES, sizes.layers)
     if latency is not None:
         trial.set_user_attr(LATENCY, latency)
@@ -98,20 +91,6 @@ def run_trial(ctx: SearchContext, trial: optuna.trial.BaseTrial) -> list[float]:
         record_constraints(trial, bad)
         trial.set_user_attr(STATUS, "rejected")
         return objective_values(ctx, WORST_METRIC, size, latency)
-
-    twin = _twin(trial, ctx.cfg.finetune.steps)
-    if twin is not None:  # the same candidate was fine-tuned already: same seed, same number
-        metric = twin.values[[o.name for o in ctx.cfg.objectives].index("metric")]
-        for key in (CURVE, "finetune_seconds"):
-            if key in twin.user_attrs:
-                trial.set_user_attr(key, twin.user_attrs[key])
-        trial.set_user_attr(STATUS, "evaluated")
-        trial.set_user_attr(DUPLICATE_OF, twin.number)
-        min_metric = ctx.cfg.constraints.min_metric
-        if min_metric is not None:
-            bad["metric"] = min_metric - metric
-        record_constraints(trial, bad)
-        return objective_values(ctx, metric, size, latency)
 
     def checkpoint(step: int, metric: float) -> bool:
         if not ctx.cfg.early_stop:

@@ -52,7 +52,7 @@ ACT_QPARAMS_NBYTES = 8  # [scale, zero_point] as fp32, per quantised activation
 
 def deploy_state_nbytes(leaf: nn.Module, cfg: LayerConfig) -> int:
     """Exact bytes of ``to_deploy(leaf).state_dict()`` (works on ``meta`` leaves)."""
-    shape = tuple(_weight(leaf).shape)
+    shape = tuple(leaf_weight(leaf).shape)
     bias = getattr(leaf, "bias", None)
     n = storage_nbytes(shape, cfg) + (shape[0] * 4 if bias is not None else 0)
     return n + (2 * ACT_QPARAMS_NBYTES if cfg.act_bits == 8 else 0)
@@ -205,7 +205,7 @@ def to_deploy(leaf: nn.Module, cfg: LayerConfig | None = None) -> DeployLeaf:
         raise PolicyError(f"to_deploy needs an nn.Linear/Conv1d/Conv2d, got {type(leaf).__name__}")
     mask = get_mask(leaf)
     cfg = cfg or getattr(leaf, CONFIG_ATTR, None) or _infer_config(leaf, mask)
-    raw = _weight(leaf)
+    raw = leaf_weight(leaf)
     tensors = encode(raw, mask, cfg)
     act: dict[str, torch.Tensor] = {}
     if cfg.act_bits == 8:
@@ -223,7 +223,7 @@ def to_deploy(leaf: nn.Module, cfg: LayerConfig | None = None) -> DeployLeaf:
     return DeployLeaf(kind, tuple(raw.shape), cfg, tensors, getattr(leaf, "bias", None), act, conv)
 
 
-def _weight(leaf: nn.Module) -> torch.Tensor:
+def leaf_weight(leaf: nn.Module) -> torch.Tensor:
     """The stored (unparametrized) weight of a leaf."""
     m: Any = leaf
     if parametrize.is_parametrized(leaf, "weight"):
@@ -232,7 +232,7 @@ def _weight(leaf: nn.Module) -> torch.Tensor:
 
 
 def _infer_config(leaf: nn.Module, mask: torch.Tensor | None) -> LayerConfig:
-    numel = _weight(leaf).numel()
+    numel = leaf_weight(leaf).numel()
     pruned = 0 if mask is None else numel - int(mask.sum())
     return LayerConfig(sparsity=pruned / numel)
 
@@ -243,10 +243,12 @@ def state_nbytes(module: nn.Module) -> int:
 
 
 __all__ = [
+    "ACT_QPARAMS_NBYTES",
     "SPARSE_CSR_MIN_SPARSITY",
     "DeployLeaf",
     "deploy_state_nbytes",
     "is_compressed_leaf",
+    "leaf_weight",
     "runtime_kernel",
     "state_nbytes",
     "to_deploy",
