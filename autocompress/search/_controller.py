@@ -17,6 +17,7 @@ import optuna
 
 from autocompress.errors import ConfigError
 from autocompress.search._context import SearchContext, build_context, state_checksum
+from autocompress.search._dedup import ExploringSampler
 from autocompress.search._liveness import Liveness
 from autocompress.search._loop import replay_stopper as replay_stopper  # re-exported
 from autocompress.search._loop import run_trials
@@ -35,28 +36,46 @@ class SearchResult:
     trials_run: int
 
 
-def make_sampler(cfg: StudyConfig) -> optuna.samplers.BaseSampler:
+def make_sampler(cfg: StudyConfig, seed: int | None = None) -> optuna.samplers.BaseSampler:
+    """The study's sampler, seeded with ``seed`` (default: the study's seed), able to explore
+    at random when it keeps re-proposing evaluated candidates (``_dedup.ExploringSampler``)."""
     s = cfg.sampler
+    seed = cfg.seed if seed is None else seed
     settings = dict(s.settings)
     kinds: dict[str, Any] = {"nsga2": optuna.samplers.NSGAIISampler, "tpe": optuna.samplers.TPESampler,
-                             "gp": optuna.samplers.GPSampler}
-    if s.name == "random":
-        return optuna.samplers.RandomSampler(seed=cfg.seed)
+                             "gp": optuna.samplers.GPSampler, "random": optuna.samplers.RandomSampler}
     if s.name not in kinds:
         raise ConfigError(f"{cfg.source}: sampler.name must be nsga2, tpe, gp or random, got {s.name!r}")
     with warnings.catch_warnings():  # TPE's multivariate/group and GPSampler are marked experimental
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return kinds[s.name](seed=cfg.seed, **settings)
+        base = kinds[s.name](seed=seed, **settings)
+    return ExploringSampler(base, seed=None if seed is None else seed + 1)
 
 
-def open_study(cfg: StudyConfig, storage: str | optuna.storages.BaseStorage | None = None) -> optuna.Study:
+def worker_seed(study_seed: int, identity: str | None = None) -> int:
+    """A sampler seed for one of several workers: derived from the study's seed and a worker
+    identity (host, process, a random token), so workers asking together get different
+    candidates. The ``search`` process itself keeps the study's seed (a single-process search
+    is reproducible)."""
+    import hashlib
+    import os
+    import secrets
+    import socket
+
+    identity = identity or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(8)}"
+    digest = hashlib.sha256(f"{study_seed}|{identity}".encode()).digest()
+    return int.from_bytes(digest[:4], "little")
+
+
+def open_study(cfg: StudyConfig, storage: str | optuna.storages.BaseStorage | None = None,
+               sampler_seed: int | None = None) -> optuna.Study:
     """Create or load the study named in ``cfg`` in its storage."""
     from autocompress.search._storage import open_storage
 
     study = optuna.create_study(
         study_name=cfg.name,
         storage=storage if storage is not None else open_storage(cfg.storage, cfg.workers),
-        sampler=make_sampler(cfg),
+        sampler=make_sampler(cfg, sampler_seed),
         directions=[optuna.study.StudyDirection[d.upper()] for d in cfg.directions],
         load_if_exists=True,
     )
@@ -107,8 +126,8 @@ def check_same_base(ctx: SearchContext, study: optuna.Study) -> None:
         )
 
 
-def prepare(cfg: StudyConfig, progress: bool = True, workers: int | None = None
-            ) -> tuple[SearchContext, optuna.Study, Liveness]:
+def prepare(cfg: StudyConfig, progress: bool = True, workers: int | None = None,
+            sampler_seed: int | None = None) -> tuple[SearchContext, optuna.Study, Liveness]:
     """Open (or join) the study, build the context, recover what dead processes left, warm start.
 
     The storage is opened first, so an unreachable database fails before any model is built.
@@ -118,7 +137,7 @@ def prepare(cfg: StudyConfig, progress: bool = True, workers: int | None = None
 
     storage = open_storage(cfg.storage, cfg.workers if workers is None else workers)
     ctx = build_context(cfg, progress=progress)
-    study = open_study(cfg, storage)
+    study = open_study(cfg, storage, sampler_seed)
     check_same_base(ctx, study)
     record_baseline(ctx, study)
     liveness = Liveness(study)

@@ -27,10 +27,11 @@ from optuna.trial import FrozenTrial, TrialState
 from autocompress.errors import TrialFailed
 from autocompress.search._budget import BudgetGate
 from autocompress.search._context import SearchContext
+from autocompress.search._dedup import DUPLICATE_OF, Claims, Streak, Verdict, candidate_key, reuse
 from autocompress.search._early_stop import Completed, FrontStopper
 from autocompress.search._liveness import Liveness
-from autocompress.search._objective import CURVE, LATENCY, SIZE, STATUS, run_trial
-from autocompress.search._retry import FAIL, give_up_and_requeue
+from autocompress.search._objective import CURVE, LATENCY, SIZE, STATUS, run_trial, sample_candidate
+from autocompress.search._retry import FAIL, UNCOUNTED, give_up_and_requeue
 from autocompress.search._storage import StorageUnavailable, _safe, describe, is_storage_error, retry_delay
 
 Callback = Callable[[optuna.Study, FrozenTrial], None]
@@ -45,7 +46,7 @@ def replay_stopper(ctx: SearchContext, study: optuna.Study) -> None:
     ctx.stopper = FrontStopper(margin=old.margin, min_curves=old.min_curves)
     metric_at = [o.name for o in ctx.cfg.objectives].index("metric")
     for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-        if t.user_attrs.get(STATUS) == "evaluated" and t.values:
+        if t.user_attrs.get(STATUS) == "evaluated" and t.values and DUPLICATE_OF not in t.user_attrs:
             curve = {int(s): float(m) for s, m in t.user_attrs.get(CURVE, [])}
             size = float(t.user_attrs.get(SIZE, 0))
             ctx.stopper.add(Completed(size, float(t.user_attrs.get(LATENCY, 0.0)), t.values[metric_at], curve))
@@ -64,10 +65,16 @@ def run_trials(
     Returns how many trials this process finished.
     """
     gate = BudgetGate(ctx.cfg.budget.trials, liveness)
+    claims = make_claims(ctx, liveness)
+    streak = Streak(study.sampler)
     done = 0
     with liveness:
         while storage_call(ctx, gate.wait_for_room, study, deadline):
-            frozen = run_one(ctx, study, gate, liveness)
+            if streak.exhausted:
+                _log.warning("the sampler proposed %d candidates in a row that were already evaluated (a random "
+                             "one included): the space holds no new candidate it finds; stopping", streak.count)
+                break
+            frozen = run_one(ctx, study, gate, liveness, claims, streak)
             if frozen is None:
                 continue
             done += 1
@@ -76,8 +83,43 @@ def run_trials(
     return done
 
 
-def run_one(ctx: SearchContext, study: optuna.Study, gate: BudgetGate, liveness: Liveness) -> FrozenTrial | None:
-    """Ask, evaluate and tell one trial; None if it was given back (surplus, or taken over)."""
+def make_claims(ctx: SearchContext, liveness: Liveness) -> Claims:
+    """The duplicate check of this study's candidates (``_dedup``)."""
+    cfg = ctx.cfg
+    return Claims(replay=lambda params: ctx.bound.sample(optuna.trial.FixedTrial(params)),
+                  key_of_policy=lambda p: candidate_key(p, cfg.finetune, cfg.seed),
+                  fail_stale=liveness.fail_stale)
+
+
+def was_partly_enqueued(study: optuna.Study, trial: optuna.trial.Trial) -> bool:
+    """Whether ``trial`` was enqueued with some of its parameters, the sampler picking the rest."""
+    fixed = study._storage.get_trial(trial._trial_id).system_attrs.get("fixed_params")
+    return fixed is not None and set(fixed) != set(trial.params)
+
+
+def settle(ctx: SearchContext, study: optuna.Study, trial: optuna.trial.Trial, claims: Claims,
+           key: str) -> tuple[Verdict, list[float] | None]:
+    """Decide whether a sampled candidate is new; for a duplicate, record why and what to tell."""
+    verdict = storage_call(ctx, claims.decide, study, trial.number, key,
+                           was_partly_enqueued(study, trial))
+    if verdict.kind == "done":
+        return verdict, reuse(trial, verdict.twin)  # type: ignore[arg-type]
+    if verdict.kind != "new":
+        what = "is being evaluated by" if verdict.kind == "running" else "failed in"
+        reason = f"not run: the same candidate {what} trial {verdict.twin_number}"
+        trial.set_user_attr(DUPLICATE_OF, verdict.twin_number)
+        trial.set_user_attr(UNCOUNTED, reason)
+        trial.set_user_attr(FAIL, reason)
+    return verdict, None
+
+
+def run_one(ctx: SearchContext, study: optuna.Study, gate: BudgetGate, liveness: Liveness,
+            claims: Claims | None = None, streak: Streak | None = None) -> FrozenTrial | None:
+    """Ask, evaluate and tell one trial; None if it was given back (surplus, or taken over) or
+    was a duplicate (its result reused, or another trial evaluates the same candidate)."""
+    claims = claims or make_claims(ctx, liveness)
+    streak = streak or Streak(study.sampler)
+    streak.before_ask()
     trial = storage_call(ctx, ask, study)
     with liveness.beating(trial._trial_id):
         if storage_call(ctx, gate.surplus, study, trial.number):
@@ -85,10 +127,17 @@ def run_one(ctx: SearchContext, study: optuna.Study, gate: BudgetGate, liveness:
             storage_call(ctx, give_up_and_requeue, study, trial._trial_id, reason)
             return None
         values: list[float] | None = None
+        duplicate = False
         try:
             storage_call(ctx, replay_stopper, ctx, study)
             trial.set_user_attr(WORKER, worker_id())
-            values = run_trial(ctx, trial)
+            policy, key = sample_candidate(ctx, trial)
+            streak.after_sample()
+            verdict, values = settle(ctx, study, trial, claims, key)
+            duplicate = verdict.kind != "new"
+            streak.record(duplicate)
+            if not duplicate:
+                values = run_trial(ctx, trial, policy)
         except TrialFailed as e:
             _log.warning("trial %d failed: %s", trial.number, e)
         except optuna.exceptions.UpdateFinishedTrialError:
@@ -104,7 +153,10 @@ def run_one(ctx: SearchContext, study: optuna.Study, gate: BudgetGate, liveness:
             trial.set_user_attr(FAIL, f"{type(e).__name__}: {e}")
             study.tell(trial, state=TrialState.FAIL)
             raise
-        return tell(ctx, study, trial, values)
+        finally:
+            streak.after_sample()
+        frozen = tell(ctx, study, trial, values)
+        return None if duplicate else frozen
 
 
 def tell(ctx: SearchContext, study: optuna.Study, trial: optuna.trial.Trial,

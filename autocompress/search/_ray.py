@@ -7,6 +7,7 @@ study in its persistent storage instead:
 - ``suggest``: the budget rule of ``_budget`` decides; then ``study.ask()``, the space's
   ``sample(trial)`` with the study's own sampler, and the parameters (plus a snapshot of the
   early-stopping memory) go to a Ray trial with ``cpus_per_trial`` CPUs and as many threads;
+  a candidate already evaluated or in flight is settled here (``_dedup``) and never sent;
 - ``on_trial_complete``: the trial's user attrs, constraints and values are written with the
   ordinary ``Trial`` API (its parameters and attrs each in one transaction, ``_batch``) and
   ``study.tell`` - the storage holds the same records as with the
@@ -35,14 +36,17 @@ from ray.tune.search import Searcher
 from autocompress.search._batch import batched
 from autocompress.search._budget import POLL_S, BudgetGate
 from autocompress.search._context import SearchContext
+from autocompress.search._dedup import GIVE_UP_AFTER, Streak
 from autocompress.search._liveness import Liveness
-from autocompress.search._loop import Callback, ask, replay_stopper, storage_call, tell
+from autocompress.search._loop import Callback, ask, make_claims, replay_stopper, settle, storage_call, tell
+from autocompress.search._objective import sample_candidate
 from autocompress.search._ray_trial import front_snapshot, ray_trial
 from autocompress.search._retry import give_up_and_requeue
 from autocompress.search._storage import StorageUnavailable
 
 NODE = "node"  # user attr: the Ray node that ran the trial
 CONNECT_TIMEOUT_S = 10
+_DUPLICATE = object()  # a sampled candidate that was settled as a duplicate: sample again
 _log = logging.getLogger("autocompress.search")
 
 
@@ -59,6 +63,8 @@ class StudySearcher(Searcher):  # type: ignore[misc]
         self.live: dict[str, optuna.trial.Trial] = {}
         self.error: BaseException | None = None
         self._next_look = 0.0
+        self.claims = make_claims(ctx, liveness)
+        self.streak = Streak(study.sampler)
 
     def suggest(self, trial_id: str) -> dict[str, Any] | str | None:  # type: ignore[override]  # FINISHED is a str
         if self.error is not None or (self.deadline is not None and time.monotonic() >= self.deadline):
@@ -72,11 +78,24 @@ class StudySearcher(Searcher):  # type: ignore[misc]
             return Searcher.FINISHED if not self.live else None
 
     def _suggest(self, trial_id: str) -> dict[str, Any] | str | None:
+        """A new candidate for Tune; duplicates (``_dedup``) are settled here, in the driver,
+        and sampling goes on (a few at most per call) until one is new."""
+        for _ in range(GIVE_UP_AFTER):
+            if self.streak.exhausted:
+                _log.warning("the sampler proposed %d evaluated candidates in a row: stopping", self.streak.count)
+                return Searcher.FINISHED if not self.live else None
+            step = storage_call(self.ctx, self.gate.step, self.study, len(self.live))
+            if step != "run":
+                self._next_look = time.monotonic() + POLL_S
+                return Searcher.FINISHED if step == "done" else None
+            suggestion = self._one(trial_id)
+            if suggestion is not _DUPLICATE:
+                return suggestion
+        return None
+
+    def _one(self, trial_id: str) -> Any:
         ctx, study = self.ctx, self.study
-        step = storage_call(ctx, self.gate.step, study, len(self.live))
-        if step != "run":
-            self._next_look = time.monotonic() + POLL_S
-            return Searcher.FINISHED if step == "done" else None
+        self.streak.before_ask()
         trial = storage_call(ctx, ask, study)
         self.liveness.track(trial._trial_id)
         if storage_call(ctx, self.gate.surplus, study, trial.number):
@@ -84,8 +103,17 @@ class StudySearcher(Searcher):  # type: ignore[misc]
             self.liveness.untrack(trial._trial_id)
             return None
         storage_call(ctx, replay_stopper, ctx, study)
-        with batched(trial):  # one transaction for all the parameters
-            ctx.bound.sample(trial)  # the study's sampler picks; the params are now in storage
+        try:
+            with batched(trial):  # one transaction for all the parameters and the candidate key
+                _, key = sample_candidate(ctx, trial)  # the study's sampler picks
+        finally:
+            self.streak.after_sample()
+        verdict, values = settle(ctx, study, trial, self.claims, key)
+        self.streak.record(verdict.kind != "new")
+        if verdict.kind != "new":
+            tell(ctx, study, trial, values)
+            self.liveness.untrack(trial._trial_id)
+            return _DUPLICATE
         self.live[trial_id] = trial
         candidate = {"number": trial.number, "params": trial.params, "front": front_snapshot(ctx.stopper)}
         return {"candidate": json.dumps(candidate)}

@@ -19,7 +19,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 MAX_RETRY = 3
-UNCOUNTED = "uncounted"  # user attr: why this trial does not count against the budget
+UNCOUNTED = "uncounted"  # user attr: why this trial does not count against the budget (lost, duplicate)
 FAIL = "fail_reason"
 
 _Base: Any = getattr(optuna.storages, "RetryHeartbeatStaleTrialCallback", optuna.storages.RetryFailedTrialCallback)
@@ -98,9 +98,12 @@ def retried_numbers(trials: Iterable[FrozenTrial]) -> set[int]:
 
 
 def counts(trial: FrozenTrial, retried: set[int]) -> bool:
-    """Whether a finished trial counts against the budget (it judged its candidate)."""
-    if not trial.state.is_finished():
+    """Whether a finished trial counts against the budget (it judged a candidate not judged before).
+
+    Not counted: a lost trial whose parameters were enqueued again, and a duplicate (its
+    candidate was judged by another trial, whose result it reused)."""
+    if not trial.state.is_finished() or UNCOUNTED in trial.user_attrs:
         return False
     if trial.state == TrialState.FAIL:
-        return trial.number not in retried and UNCOUNTED not in trial.user_attrs
+        return trial.number not in retried
     return True
