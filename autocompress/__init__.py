@@ -5,13 +5,14 @@ Public API::
     import autocompress as ac
     infos = ac.layers(model, x)                      # compressible layers, shapes, MACs
     policy = ac.Policy.load("policy.yaml")           # per-layer bits / sparsity / rank
-    nbytes = ac.size_bytes(model, policy, x)         # exact deploy bytes, nothing built
+    nbytes = ac.size_bytes(model, policy, x)         # exact deploy tensor bytes, nothing built
+    shipped = ac.file_bytes(model, policy, x)        # exact artifact file bytes, header included
     small = ac.compress(model, policy, form="deploy", example_input=x)
 """
 
 from autocompress.artifact import load_artifact, save_artifact
 from autocompress.compress import compress, to_deploy
-from autocompress.cost import LeafPlan, plan, size_bytes
+from autocompress.cost import LeafPlan, file_bytes, plan, size_bytes
 from autocompress.errors import AutocompressError, ConfigError, GraphError, PolicyError
 from autocompress.graph import LayerInfo, layers
 from autocompress.policy import DistillConfig, LayerConfig, Policy
@@ -30,6 +31,7 @@ __all__ = [
     "PolicyError",
     "__version__",
     "compress",
+    "file_bytes",
     "layers",
     "load_artifact",
     "plan",

@@ -70,7 +70,10 @@ def test_search_export_apply_round_trip(tmp_path: Path, capsys: pytest.CaptureFi
     capsys.readouterr()
     assert main(["apply", str(policy_file), "-o", str(tmp_path / "applied")]) == 0
     report = json.loads((tmp_path / "applied" / "report.json").read_text())
-    assert report["measured"]["tensor_bytes"] == best.user_attrs["size_bytes"]
+    # the size objective is the shipped file, header included; the tensors are predicted too
+    assert report["measured"]["file_bytes"] == best.user_attrs["size_bytes"]
+    assert report["measured"]["tensor_bytes"] == best.user_attrs["tensor_bytes"]
+    assert report["measured"]["file_bytes"] == (tmp_path / "applied" / "model.safetensors").stat().st_size
     assert report["base_matches_export"]
     assert abs(report["measured"]["val_metric"] - best.values[0]) <= 0.02
     assert report["measured"]["tensor_bytes"] < report["fp32"]["tensor_bytes"]
@@ -144,9 +147,16 @@ def test_user_model_with_attention_end_to_end(tmp_path: Path, monkeypatch: pytes
     assert main(["export", str(db), "--trial", "0", "-o", "p.yaml"]) == 0
     policy = Policy.load(tmp_path / "p.yaml")
     assert {"attn.q_proj", "attn.k_proj", "attn.v_proj", "attn.out_proj", "shared"} <= set(dict(policy.layers))
-    assert main(["apply", "p.yaml", "-o", "applied"]) == 0
+    capsys.readouterr()
+    # the policy names user code: apply runs it only when the user says so (--study or --task)
+    assert main(["apply", "p.yaml", "-o", "applied"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "user code" in err[0] and "--study" in err[0]
+    assert not (tmp_path / "applied").exists()
+    assert main(["apply", "p.yaml", "-o", "applied", "--study", "user.yaml"]) == 0
     report = json.loads((tmp_path / "applied" / "report.json").read_text())
-    assert report["measured"]["tensor_bytes"] == policy.meta["predicted"]["size_bytes"]
+    assert report["measured"]["file_bytes"] == policy.meta["predicted"]["size_bytes"]
+    assert report["measured"]["tensor_bytes"] == policy.meta["predicted"]["tensor_bytes"]
     assert report["measured"]["tensor_bytes"] < report["fp32"]["tensor_bytes"]
 
 

@@ -159,6 +159,11 @@ def load_artifact(path: str | Path, fresh_model: nn.Module) -> nn.Module:
     except AutocompressError as e:
         raise ArtifactError(f"{path}: its policy does not fit this model ({e}); pass a fresh instance of "
                             "the architecture it was made from") from None
+    except Exception as e:  # the model cannot even run on the recorded input shapes
+        first = " ".join(str(e).split())[:300]
+        raise ArtifactError(f"{path}: the artifact does not fit this model (running it on the recorded input "
+                            f"shapes failed: {type(e).__name__}: {first}); pass a fresh instance of the "
+                            "architecture it was made from") from None
     for alias, key in aliases.items():
         tensors[alias] = tensors[key]
     try:

@@ -66,7 +66,10 @@ def _policy(raw: Any, path: Path, task: str | None) -> list[str]:
     from autocompress.policy import Policy
     from autocompress.tasks import TASKS, is_user_task
 
+    from autocompress.search.study_config import parse_finetune
+
     p = Policy.from_dict(raw, str(path))
+    parse_finetune(dict(p.record.finetune), f"{path}: meta.finetune")  # as `apply` reads it
     lines = [f"{path}: valid policy ({len(p.layers)} layer entries, default={'yes' if p.default else 'no'})"]
     recorded = p.record.task
     name = task or (recorded.name if recorded is not None else None)

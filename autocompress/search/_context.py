@@ -73,13 +73,14 @@ def state_checksum(model: nn.Module) -> str:
     return h.hexdigest()
 
 
-def load_base(cfg: StudyConfig, progress: bool = True, base_state: Mapping[str, torch.Tensor] | None = None
-              ) -> tuple[Task, nn.Module, torch.Tensor]:
+def load_base(cfg: StudyConfig, progress: bool = True, base_state: Mapping[str, torch.Tensor] | None = None,
+              task: Task | None = None) -> tuple[Task, nn.Module, torch.Tensor]:
     """The study's task, its trained base model (cached) and a real example batch.
 
     ``base_state``: the base weights to use instead (a Ray worker gets the driver's).
+    ``task``: the study's task, when the caller has built it already.
     """
-    task = get_task(cfg.task, **dict(cfg.task_settings))
+    task = task if task is not None else get_task(cfg.task, **dict(cfg.task_settings))
     if base_state is None:
         base = base_model(task, seed=cfg.seed, progress=progress)
     else:
@@ -113,7 +114,11 @@ def bind_space(cfg: StudyConfig, base: nn.Module, example: torch.Tensor, task: T
 
 def build_context(cfg: StudyConfig, progress: bool = True,
                   base_state: Mapping[str, torch.Tensor] | None = None) -> SearchContext:
-    task, base, example = load_base(cfg, progress, base_state)
+    task = get_task(cfg.task, **dict(cfg.task_settings))
+    # The space is bound (layer names, ranks, channel groups checked) on an untrained copy
+    # first: a mistake in it fails in seconds, before the base model is trained.
+    bound = bind_space(cfg, task.create_model(cfg.seed).eval(), task.data().train.x[:64], task)
+    task, base, example = load_base(cfg, progress, base_state, task)
     latency_input = example[:LATENCY_BATCH]
     device = cfg.latency_device
     latency = latency_predictor(device, base, latency_input) if device else None
@@ -124,7 +129,7 @@ def build_context(cfg: StudyConfig, progress: bool = True,
         base=base,
         example=example,
         latency_input=latency_input,
-        bound=bind_space(cfg, base, example, task),
+        bound=bound,
         evaluator=Evaluator(task, base, cfg.finetune),
         latency=latency,
         fp32_bytes=file_bytes(base, identity, example),

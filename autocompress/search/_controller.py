@@ -18,6 +18,7 @@ import optuna
 from autocompress.errors import ConfigError
 from autocompress.search._context import SearchContext, build_context, state_checksum
 from autocompress.search._dedup import ExploringSampler
+from autocompress.search._fresh_start import undo_on_failure
 from autocompress.search._liveness import Liveness
 from autocompress.search._loop import replay_stopper as replay_stopper  # re-exported
 from autocompress.search._loop import run_trials
@@ -176,8 +177,9 @@ def run_search(cfg: StudyConfig, progress: bool = True, address: str | None = No
         from autocompress.search._ray import connect
 
         connect(address)
-    cfg.output_dir.mkdir(parents=True, exist_ok=True)
-    ctx, study, liveness = prepare(cfg, progress, workers=1 if cfg.backend == "ray" else None)
+    with undo_on_failure(cfg.output_dir, cfg.storage):  # a failed start leaves nothing behind
+        cfg.output_dir.mkdir(parents=True, exist_ok=True)
+        ctx, study, liveness = prepare(cfg, progress, workers=1 if cfg.backend == "ray" else None)
     before = len(study.get_trials(deepcopy=False, states=FINISHED))
     deadline = None if cfg.budget.minutes is None else time.monotonic() + cfg.budget.minutes * 60.0
     bar = Progress(ctx, study, total=cfg.budget.trials, enabled=progress)

@@ -20,6 +20,7 @@ import optuna
 from autocompress.errors import ConfigError
 from autocompress.search._budget import Census, census
 from autocompress.search._controller import prepare, worker_seed
+from autocompress.search._fresh_start import undo_on_failure
 from autocompress.search._loop import run_trials
 from autocompress.search._progress import Progress
 from autocompress.search.study_config import StudyConfig
@@ -47,10 +48,11 @@ def run_worker(cfg: StudyConfig, storage: str | None = None, *, single: bool = F
             "path.log file on a shared file system), use `search --backend ray`, or pass "
             "--single-worker if this is the study's only worker"
         )
-    cfg.output_dir.mkdir(parents=True, exist_ok=True)
-    # Its own sampler seed: workers that ask at the same moment must not get the same candidate.
-    ctx, study, liveness = prepare(cfg, progress, workers=1 if single else max(2, cfg.workers),
-                                   sampler_seed=worker_seed(cfg.seed))
+    with undo_on_failure(cfg.output_dir, cfg.storage):  # a failed start leaves nothing behind
+        cfg.output_dir.mkdir(parents=True, exist_ok=True)
+        # Its own sampler seed: workers that ask at the same moment must not get the same candidate.
+        ctx, study, liveness = prepare(cfg, progress, workers=1 if single else max(2, cfg.workers),
+                                       sampler_seed=worker_seed(cfg.seed))
     deadline = None if cfg.budget.minutes is None else time.monotonic() + cfg.budget.minutes * 60.0
     bar = Progress(ctx, study, total=cfg.budget.trials, enabled=progress)
     try:
