@@ -147,6 +147,29 @@ def check_budget_kept(study: optuna.Study, budget: int) -> list[optuna.trial.Fro
     return complete
 
 
+SMALL_SPACE = {"rules": [{"layers": ["@last"], "weight_bits": [2, 3, 4, 5, 6, 8]}]}  # 6 candidates: collisions
+
+
+def check_each_candidate_tuned_once(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    """No candidate was fine-tuned twice: the trials that ran a fine-tune (COMPLETE, not a
+    reused duplicate, plus counted failures) hold distinct candidate keys and distinct params;
+    every duplicate carries its twin's values. Returns the fine-tuned COMPLETE trials."""
+    from autocompress.search._dedup import CANDIDATE, DUPLICATE_OF
+
+    by_number = {t.number: t for t in study.trials}
+    tuned = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE
+             and DUPLICATE_OF not in t.user_attrs]
+    keys = [t.user_attrs[CANDIDATE] for t in tuned]
+    assert len(set(keys)) == len(keys), f"a candidate was fine-tuned twice: {sorted(keys)}"
+    params = [tuple(sorted(t.params.items())) for t in tuned]
+    assert len(set(params)) == len(params), f"the same parameters were fine-tuned twice: {params}"
+    for t in study.trials:
+        if DUPLICATE_OF in t.user_attrs and t.state == optuna.trial.TrialState.COMPLETE:
+            twin = by_number[t.user_attrs[DUPLICATE_OF]]
+            assert t.values == twin.values and t.user_attrs[CANDIDATE] == twin.user_attrs[CANDIDATE]
+    return tuned
+
+
 class Proxy:
     """A TCP forwarder to ``target``; ``cut()`` closes it and every connection through it."""
 

@@ -82,7 +82,7 @@ def test_nan_weights_with_a_matching_checksum_are_refused(tmp_path: Path) -> Non
 
 
 def test_a_diverged_model_is_not_saved(tmp_path: Path) -> None:
-    model, x, p, deploy, _, _ = _artifact(tmp_path, policy={"layers": {"fc1": {"weight_bits": 8}}})
+    _model, x, p, deploy, _, _ = _artifact(tmp_path, policy={"layers": {"fc1": {"weight_bits": 8}}})
     with torch.no_grad():
         deploy.fc3.bias[0] = float("inf")  # fc3 is left in float
     target = tmp_path / "diverged.safetensors"
@@ -109,7 +109,7 @@ def test_an_edited_policy_or_checksum_list_is_refused(tmp_path: Path) -> None:
 
 
 def test_header_holds_only_what_loading_needs(tmp_path: Path) -> None:
-    _, _, p, deploy, path, info = _artifact(tmp_path)
+    _, _, _p, deploy, path, info = _artifact(tmp_path)
     header = read_header(path)
     assert set(header) <= {"format", "version", "policy", "input_shape", "input_dtype", "input_shapes",
                            "input_dtypes", "aliases", "crc32"}

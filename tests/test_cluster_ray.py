@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from _cluster import check_budget_kept, cli, cli_env, load, write_study
+from _cluster import SMALL_SPACE, check_budget_kept, check_each_candidate_tuned_once, cli, cli_env, load, write_study
 
 from autocompress.testing import LocalRayCluster
 
@@ -53,6 +53,21 @@ def test_ray_backend_uses_both_nodes_and_writes_the_optuna_backends_outputs(tmp_
     for name in ("trials.csv", "front.csv"):
         got, want = pd.read_csv(on_ray / "out" / name), pd.read_csv(here / "out" / name)
         pd.testing.assert_frame_equal(got, want, check_exact=False, rtol=1e-6)
+
+
+def test_ray_trials_asked_together_never_finetune_the_same_candidate(tmp_path: Path,
+                                                                     cluster: LocalRayCluster) -> None:
+    """Two nodes ask for candidates at once from a space of 6: duplicates are settled in the
+    driver (reused or resampled), never sent to a node."""
+    env = {**cli_env(), **cluster.env}
+    study = write_study(tmp_path, budget={"trials": 5}, space=SMALL_SPACE)
+    r = cli("search", str(study), "--backend", "ray", "--address", cluster.address, "--no-progress",
+            env=env, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    s = load("tiny", f"sqlite:///{tmp_path}/out/study.db")
+    check_budget_kept(s, 5)
+    tuned = check_each_candidate_tuned_once(s)
+    assert len(tuned) == 5 and all("node" in t.user_attrs for t in tuned)
 
 
 def _trial_actors(cluster: LocalRayCluster) -> list[int]:

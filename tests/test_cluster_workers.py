@@ -14,8 +14,10 @@ from urllib.parse import urlsplit
 
 import pytest
 from _cluster import (
+    SMALL_SPACE,
     Proxy,
     check_budget_kept,
+    check_each_candidate_tuned_once,
     cli,
     load,
     pg_base,
@@ -47,12 +49,31 @@ def test_two_workers_share_the_budget(tmp_path: Path, pg_url: str) -> None:  # n
         assert p.wait(timeout=400) == 0, _log(log)
     complete = check_budget_kept(load("tiny", pg_url), 6)
     assert len(complete) == 6
+    assert len(check_each_candidate_tuned_once(load("tiny", pg_url))) == 6  # per-worker sampler seeds
     assert len({t.user_attrs["worker"] for t in complete}) == 2, "both workers should have run trials"
     # `search` on a finished study runs nothing and writes the outputs
     r = cli("search", str(study), "--storage", pg_url, "--no-progress")
     assert r.returncode == 0, r.stderr[-2000:]
     assert r.stdout.startswith("0 trials run")
     assert {p.name for p in (tmp_path / "out").iterdir()} >= {"trials.csv", "front.csv", "pareto.html"}
+
+
+@pytest.mark.parametrize("n", [2, 4])
+def test_parallel_workers_never_finetune_the_same_candidate_twice(tmp_path: Path, pg_url: str,  # noqa: F811
+                                                                  n: int) -> None:
+    """A space of 6 candidates, a budget of 5, n workers started together: they collide often,
+    and each collision is resampled or reused, never fine-tuned again or counted twice."""
+    study = write_study(tmp_path, budget={"trials": 5}, space=SMALL_SPACE)
+    logs = [tmp_path / f"w{i}.log" for i in range(n)]
+    procs = [spawn("worker", str(study), "--storage", pg_url, "--threads", "1", log=log) for log in logs]
+    for p, log in zip(procs, logs, strict=True):
+        assert p.wait(timeout=500) == 0, _log(log)
+    s = load("tiny", pg_url)
+    check_budget_kept(s, 5)
+    tuned = check_each_candidate_tuned_once(s)
+    assert len(tuned) == 5
+    front = [t for t in tuned if t.user_attrs.get("status") == "evaluated"]
+    assert len(front) == 5
 
 
 def test_worker_killed_mid_trial_is_retried(tmp_path: Path, pg_url: str) -> None:  # noqa: F811

@@ -200,3 +200,21 @@ def test_measured_figures_from_apply_show_beside_the_predictions(source: Source,
     assert "measured" in text and "test metric (applied artifact)" in text and "0.07" in text
     # a policy that names no storage is applied all the same, with a note
     assert "not recorded" in record_measured(Policy(), report)
+
+
+@pytest.mark.parametrize(("name", "want"), [
+    ("quickstart", "quickstart"),
+    ("../../etc/passwd", "etc_passwd"),
+    ("<script>alert(1)</script>", "script_alert_1_script_"),
+    ("a/b\\c", "a_b_c"),
+    (".hidden", "hidden"),
+    ("", "study"),
+    ("é" * 200, "study"),
+    ("x" * 300, "x" * 80),
+])
+def test_download_file_names_are_safe(name: str, want: str) -> None:
+    from dashboards.data import safe_file_name
+
+    got = safe_file_name(name)
+    assert got == want
+    assert "/" not in got and "\\" not in got and not got.startswith(".") and "<" not in got

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import optuna
+import pandas as pd
 import pytest
 import torch
 import yaml
@@ -175,3 +176,12 @@ def test_a_candidate_proposed_again_is_not_trained_again(tmp_path: Path) -> None
     for t in again:
         assert t.user_attrs["duplicate_of"] == 0 and t.values == t0.values
         assert t.user_attrs["curve"] == t0.user_attrs["curve"]
+    # none counts against the budget; the space is exhausted, so the search stops (not loops)
+    from autocompress.search._budget import census
+    from autocompress.search._dedup import GIVE_UP_AFTER
+
+    assert len(again) == GIVE_UP_AFTER and census(s).counted == 1
+    front = pd.read_csv(tmp_path / "out" / "front.csv")
+    assert list(front["trial"]) == [0]  # shown once
+    trials = pd.read_csv(tmp_path / "out" / "trials.csv")
+    assert (trials["duplicate_of"].dropna() == 0).sum() == GIVE_UP_AFTER

@@ -64,9 +64,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _policy(raw: Any, path: Path, task: str | None) -> list[str]:
     from autocompress.policy import Policy
-    from autocompress.tasks import TASKS, is_user_task
-
     from autocompress.search.study_config import parse_finetune
+    from autocompress.tasks import TASKS, is_user_task
 
     p = Policy.from_dict(raw, str(path))
     parse_finetune(dict(p.record.finetune), f"{path}: meta.finetune")  # as `apply` reads it
