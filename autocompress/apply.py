@@ -94,9 +94,8 @@ def record_measured(policy: Policy, report: dict[str, Any], storage: str | None 
 
     ``storage``: the study storage the user names; without it, only the policy's recorded
     storage when that is an existing SQLite file holding the study."""
-    import optuna
 
-    from autocompress.search._storage import open_storage
+    from autocompress.search import open_study
 
     meta = policy.record
     study, trial = meta.study, meta.trial
@@ -109,7 +108,7 @@ def record_measured(policy: Policy, report: dict[str, Any], storage: str | None 
         return (f"measurements not recorded: the policy names storage {url!r}, which is not an existing SQLite "
                 f"study file holding {study!r}; pass --storage URL to record them there")
     try:
-        s = optuna.load_study(study_name=study, storage=open_storage(url))
+        s = open_study(url, name=study).study  # an existing storage only: never creates one
         s.set_user_attr(f"{MEASURED_PREFIX}{trial}", {**report["measured"],
                                                      "fp32_test_metric": report["fp32"]["test_metric"]})
     except Exception as e:  # the artifact is written either way; say why the study was not updated
@@ -161,7 +160,7 @@ def apply_policy(policy: Policy, out_dir: Path, *, task: str | None = None, data
 def _apply(policy: Policy, out_dir: Path, choice: TaskChoice, seed: int | None, steps: int | None,
            threads: int, refit: bool) -> dict[str, Any]:
     from autocompress.cost.latency.profiler import measure_model
-    from autocompress.search._context import state_checksum
+    from autocompress.search import state_checksum
 
     seed = choice.seed if seed is None else seed
     finetune = choice.finetune if steps is None else replace(choice.finetune, steps=steps)

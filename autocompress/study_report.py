@@ -20,8 +20,7 @@ import pandas as pd
 
 from autocompress import files
 from autocompress.report import pareto_figures
-from autocompress.search._browse import constraint_limits, hypervolume_curve, layer_table
-from autocompress.search._front import study_hypervolume, trials_table
+from autocompress.results import constraint_limits, hypervolume_curve, layer_table, study_hypervolume, trials_table
 from autocompress.study_figures import front_policies_figure, hypervolume_figure
 
 TABLE_COLUMNS = ("trial", "metric", "size_kb", "latency_ms", "size_bytes", "status")

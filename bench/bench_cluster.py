@@ -159,7 +159,7 @@ def bench_postgres(base: str, workers: int, trials: int, steps: int) -> dict[str
             start = time.monotonic()
             procs = [cli("worker", str(study), "--storage", url, "--threads", "1", env=env) for _ in range(workers)]
             peak = watch(procs, lambda: [p.pid for p in procs])
-            from autocompress.search._storage import open_storage
+            from autocompress.study._storage import open_storage
 
             return measure(optuna.load_study(study_name="bench", storage=open_storage(url, 2)),
                            time.monotonic() - start, peak)
@@ -169,7 +169,7 @@ def bench_postgres(base: str, workers: int, trials: int, steps: int) -> dict[str
 
 
 def bench_ray(nodes: int, trials: int, steps: int, store: str = "sqlite") -> dict[str, float]:
-    from autocompress.search._storage import open_storage
+    from autocompress.study._storage import open_storage
     from autocompress.testing import LocalRayCluster
 
     with tempfile.TemporaryDirectory() as tmp, LocalRayCluster(nodes=nodes) as cluster:

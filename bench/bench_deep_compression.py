@@ -44,9 +44,9 @@ from typing import Any
 import torch
 
 from autocompress.apply import apply_policy
+from autocompress.results._front import front_table, trials_table
 from autocompress.search import load_study_config
 from autocompress.search._controller import open_study, run_search
-from autocompress.search._front import front_table, trials_table
 from autocompress.search.export import export_policy
 from autocompress.search.study_config import Budget
 

@@ -28,9 +28,9 @@ from pathlib import Path
 import optuna
 
 from autocompress.policy import Policy
+from autocompress.results._front import study_hypervolume, trials_table
 from autocompress.search import load_study_config
 from autocompress.search._controller import run_search
-from autocompress.search._front import study_hypervolume, trials_table
 from autocompress.search.study_config import Budget, SamplerConfig, StudyConfig
 
 BUDGETS = (10, 25, 50, 100, 200)
@@ -74,8 +74,8 @@ def baselines(cfg: StudyConfig) -> tuple[dict[str, tuple[float, float, float | N
         res[label] = (metric, size / 1024.0, ctx.latency_of(policy))
     import numpy as np
 
-    from autocompress.pareto import normalised_hypervolume
-    from autocompress.search._front import HV_REFERENCE
+    from autocompress.results._front import HV_REFERENCE
+    from autocompress.results._pareto import normalised_hypervolume
 
     names = [o.name for o in cfg.objectives]
     pick = {"metric": 0, "size": 1, "latency": 2}
@@ -105,9 +105,9 @@ def early_stop_loss(study: optuna.Study, cfg: StudyConfig) -> str:
     Reports how many of them would have been on the final front, and the hypervolume with
     and without their full-budget metrics.
     """
-    from autocompress.pareto import pareto_mask
+    from autocompress.results._front import column_names, objectives_of
+    from autocompress.results._pareto import pareto_mask
     from autocompress.search._context import build_context
-    from autocompress.search._front import column_names, objectives_of
 
     stopped = [t for t in study.get_trials(deepcopy=False) if t.user_attrs.get("status") == "early_stopped"]
     if not stopped:

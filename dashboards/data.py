@@ -21,10 +21,17 @@ import pandas as pd
 
 from autocompress.apply import measured_figures
 from autocompress.errors import AutocompressError
-from autocompress.search._browse import constraint_limits, hypervolume_curve, layer_table, study_summaries
-from autocompress.search._front import column_names, objectives_of, trials_table
-from autocompress.search._storage import is_sqlite_file
+from autocompress.results import (
+    column_names,
+    constraint_limits,
+    hypervolume_curve,
+    layer_table,
+    objectives_of,
+    study_summaries,
+    trials_table,
+)
 from autocompress.search.export import stored_export
+from autocompress.study import is_sqlite_file
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -40,7 +47,7 @@ class StudyView:
     """One study as the page needs it; ``message`` says why there is nothing to plot, if so."""
 
     name: str
-    trials: pd.DataFrame  # autocompress.search._front.trials_table
+    trials: pd.DataFrame  # autocompress.results._front.trials_table
     columns: tuple[str, ...]  # objective columns of ``trials``, in objective order
     directions: tuple[str, ...]
     limits: dict[str, float]
@@ -58,7 +65,7 @@ class StudyView:
 class TrialDetail:
     number: int
     row: dict[str, Any]  # the trial's row of the trials table
-    layers: pd.DataFrame  # autocompress.search._browse.layer_table
+    layers: pd.DataFrame  # autocompress.results._browse.layer_table
     distill: dict[str, float]
     user_attrs: dict[str, Any]
 
@@ -112,7 +119,7 @@ class Source:
         if self.storage_factory is not None:
             self._storage = self.storage_factory()
             return self._storage
-        from autocompress.search._storage import open_storage
+        from autocompress.study import open_storage
 
         if self.url.startswith("sqlite:"):
             _check_sqlite(self.url)
@@ -126,14 +133,16 @@ class Source:
         return self._storage
 
     def studies(self) -> pd.DataFrame:
-        """autocompress.search._browse.study_summaries of the storage."""
+        """autocompress.results._browse.study_summaries of the storage."""
         return _guarded(lambda: study_summaries(self.storage()), "list the studies")
 
     def study(self, name: str) -> optuna.Study:
+        from autocompress.search import open_study
+
         storage = self.storage()
         try:
-            return optuna.load_study(study_name=name, storage=storage)
-        except KeyError:
+            return open_study(self.url, storage=storage, name=name).study
+        except AutocompressError:
             raise DataError(f"no study {name!r} in {self.url}") from None
 
     def view(self, name: str) -> StudyView:

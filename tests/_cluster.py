@@ -102,7 +102,7 @@ def spawn(*args: str, log: Path, env: dict[str, str] | None = None) -> subproces
 
 
 def load(name: str, url: str) -> optuna.Study:
-    from autocompress.search._storage import open_storage
+    from autocompress.study._storage import open_storage
 
     return optuna.load_study(study_name=name, storage=open_storage(url, workers=1 if url.startswith("sqlite") else 2))
 
@@ -135,7 +135,7 @@ def running_trial_of(study_name: str, url: str, proc: subprocess.Popen[bytes], l
 
 def check_budget_kept(study: optuna.Study, budget: int) -> list[optuna.trial.FrozenTrial]:
     """No trial lost (none RUNNING/WAITING), none counted twice; returns the COMPLETE ones."""
-    from autocompress.search._budget import census
+    from autocompress.study._budget import census
 
     states = [t.state for t in study.trials]
     assert optuna.trial.TrialState.RUNNING not in states, states
@@ -154,7 +154,7 @@ def check_each_candidate_tuned_once(study: optuna.Study) -> list[optuna.trial.Fr
     """No candidate was fine-tuned twice: the trials that ran a fine-tune (COMPLETE, not a
     reused duplicate, plus counted failures) hold distinct candidate keys and distinct params;
     every duplicate carries its twin's values. Returns the fine-tuned COMPLETE trials."""
-    from autocompress.search._dedup import CANDIDATE, DUPLICATE_OF
+    from autocompress.study._claims import CANDIDATE, DUPLICATE_OF
 
     by_number = {t.number: t for t in study.trials}
     tuned = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE

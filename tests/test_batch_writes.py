@@ -9,7 +9,7 @@ import optuna
 import pytest
 from sqlalchemy import event
 
-from autocompress.search._batch import batched, fast_path
+from autocompress.study._batch import batched, fast_path
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

@@ -15,14 +15,14 @@ from autocompress.cost._layer_bytes import layer_bytes
 from autocompress.errors import ConfigError
 from autocompress.models import create_model
 from autocompress.policy import Policy
-from autocompress.search._browse import (
+from autocompress.results._browse import (
     LAYER_COLUMNS,
     constraint_limits,
     hypervolume_curve,
     layer_table,
     study_summaries,
 )
-from autocompress.search._front import study_hypervolume, trials_table
+from autocompress.results._front import study_hypervolume, trials_table
 from autocompress.search.export import stored_export
 from autocompress.study_report import write_study_report
 

@@ -13,10 +13,10 @@ from optuna.trial import TrialState
 
 from autocompress.cli import main
 from autocompress.errors import ConfigError
-from autocompress.search._budget import BudgetGate, census
-from autocompress.search._liveness import BEAT, Liveness
-from autocompress.search._retry import FAIL, MAX_RETRY, give_up_and_requeue, retried_numbers
-from autocompress.search._storage import _safe, _with_driver, open_storage
+from autocompress.study._budget import BudgetGate, census
+from autocompress.study._liveness import BEAT, Liveness
+from autocompress.study._retry import FAIL, MAX_RETRY, give_up_and_requeue, retried_numbers
+from autocompress.study._storage import _with_driver, open_storage, safe_url
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -97,8 +97,8 @@ def test_journal_trial_of_a_dead_worker_is_failed_and_retried(tmp_path: Path,
 def test_storage_url_helpers() -> None:
     assert _with_driver("postgresql://u@h/db").startswith(("postgresql+psycopg://", "postgresql+psycopg2://"))
     assert _with_driver("postgresql+psycopg2://u@h/db") == "postgresql+psycopg2://u@h/db"
-    assert _safe("postgresql://u:secret@h/db") == "postgresql://u:***@h/db"
-    assert _safe("postgresql://u@h/db") == "postgresql://u@h/db"
+    assert safe_url("postgresql://u:secret@h/db") == "postgresql://u:***@h/db"
+    assert safe_url("postgresql://u@h/db") == "postgresql://u@h/db"
 
 
 def test_worker_refuses_sqlite(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -136,7 +136,7 @@ def test_early_stopping_memory_travels_to_ray_trials() -> None:
     import json
 
     from autocompress.search._early_stop import Completed, FrontStopper
-    from autocompress.search._ray_trial import _stopper, front_snapshot
+    from autocompress.search.ray_tune._trial import _stopper, front_snapshot
 
     here = FrontStopper(min_curves=1, completed=[Completed(1000.0, 0.1, 0.9, {5: 0.5, 10: 0.9})])
     there = _stopper(json.loads(json.dumps(front_snapshot(here))), FrontStopper(min_curves=1))

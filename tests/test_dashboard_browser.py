@@ -26,7 +26,7 @@ from dash_studies import run_tiny_study
 
 from autocompress.cli import main
 from autocompress.policy import Policy
-from autocompress.search._browse import layer_table
+from autocompress.results._browse import layer_table
 
 pytestmark = pytest.mark.slow
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

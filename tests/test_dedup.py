@@ -18,18 +18,9 @@ from optuna.trial import TrialState
 from autocompress import Policy
 from autocompress.evaluate._config import FinetuneConfig
 from autocompress.search._controller import make_sampler, worker_seed
-from autocompress.search._dedup import (
-    CANDIDATE,
-    DUPLICATE_OF,
-    EXPLORE_AFTER,
-    GIVE_UP_AFTER,
-    Claims,
-    ExploringSampler,
-    Streak,
-    candidate_key,
-    reuse,
-)
-from autocompress.search._retry import UNCOUNTED
+from autocompress.search._explore import EXPLORE_AFTER, GIVE_UP_AFTER, ExploringSampler, Streak
+from autocompress.study._claims import CANDIDATE, DUPLICATE_OF, Claims, candidate_key, reuse
+from autocompress.study._retry import UNCOUNTED
 
 FT = FinetuneConfig()
 

@@ -9,7 +9,7 @@ import optuna
 import pytest
 
 from autocompress.cli import main
-from autocompress.search._fresh_start import storage_file, undo_on_failure
+from autocompress.study._fresh_start import storage_file, undo_on_failure
 
 BAD_SPACE = "format: autocompress.search_space\nversion: 1\nrules:\n  - layers: [no_such_layer]\n    weight_bits: [8]\n"
 

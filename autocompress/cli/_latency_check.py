@@ -33,8 +33,7 @@ def run(args: argparse.Namespace) -> int:
     name, settings, policies = args.task, {}, None
     if args.study is not None:
         from autocompress.cli._pareto import load_study
-        from autocompress.search._browse import stored_policy
-        from autocompress.search._front import front_table
+        from autocompress.results import front_table, stored_policy
 
         cfg, study = load_study(args)
         name, settings = cfg.task, dict(cfg.task_settings)

@@ -50,8 +50,8 @@ def load_with_overrides(args: argparse.Namespace) -> StudyConfig:
 
 
 def run(args: argparse.Namespace) -> int:
-    from autocompress.search._controller import run_search
-    from autocompress.search._front import front_table
+    from autocompress.results import front_table
+    from autocompress.search import run_search
 
     cfg = load_with_overrides(args)
     try:

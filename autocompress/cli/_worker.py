@@ -26,7 +26,7 @@ def add_parser(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from autocompress.cli._search import load_with_overrides
     from autocompress.errors import ConfigError
-    from autocompress.search._worker import run_worker
+    from autocompress.search import run_worker
 
     if args.threads is not None:
         if args.threads < 1:

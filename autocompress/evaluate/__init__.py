@@ -10,11 +10,12 @@ Example::
     result = ev.evaluate(policy)          # validation metric after the fine-tune
 """
 
-from autocompress.evaluate._config import Callback, EvalResult, FinetuneConfig
+from autocompress.evaluate._config import PRUNE_SCHEDULES, Callback, EvalResult, FinetuneConfig
 from autocompress.evaluate._evaluator import Evaluator, evaluate_policy
 from autocompress.tasks import test_metric, validation_metric
 
 __all__ = [
+    "PRUNE_SCHEDULES",
     "Callback",
     "EvalResult",
     "Evaluator",

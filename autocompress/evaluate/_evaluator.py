@@ -25,8 +25,7 @@ from torch import nn
 from autocompress.errors import ConfigError, TrialFailed
 from autocompress.evaluate._config import Callback, EvalResult, FinetuneConfig
 from autocompress.policy import Policy
-from autocompress.tasks import Split, Task, base_model, predict, score
-from autocompress.tasks._train import batches, make_optimizer, make_schedule
+from autocompress.tasks import Split, Task, base_model, batches, make_optimizer, make_schedule, predict, score
 from autocompress.techniques.sparsify import ramp_masks
 
 TrainOn = Literal["train", "train+val"]  # what a fine-tune trains on; a search always uses "train"

@@ -70,7 +70,7 @@ class _Tracer(fx.Tracer):
     tied to the head layout, so they are never channel-pruned."""
 
     def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
-        from autocompress.models._attention import SplitMultiheadAttention
+        from autocompress.models import SplitMultiheadAttention
 
         return isinstance(m, SplitMultiheadAttention) or super().is_leaf_module(m, module_qualified_name)
 

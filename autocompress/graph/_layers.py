@@ -78,7 +78,7 @@ def with_split_attention(model: nn.Module) -> nn.Module:
         return model
     import copy
 
-    from autocompress.models._attention import split_attention
+    from autocompress.models import split_attention
 
     copied = copy.deepcopy(model)
     split_attention(copied)

@@ -2,9 +2,13 @@
 
 from autocompress.policy._config import (
     ACT_BITS,
+    GRANULARITIES,
+    NM_GROUPS,
     WEIGHT_BITS,
     DistillConfig,
+    Granularity,
     LayerConfig,
+    NMGroups,
     make_layer_config,
     parse_nm,
 )
@@ -13,9 +17,13 @@ from autocompress.policy._policy import Policy
 
 __all__ = [
     "ACT_BITS",
+    "GRANULARITIES",
+    "NM_GROUPS",
     "WEIGHT_BITS",
     "DistillConfig",
+    "Granularity",
     "LayerConfig",
+    "NMGroups",
     "Policy",
     "PolicyMeta",
     "Predicted",

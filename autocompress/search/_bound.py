@@ -27,8 +27,7 @@ from math import prod
 from typing import TYPE_CHECKING, Any, Protocol
 
 from autocompress.errors import ConfigError
-from autocompress.policy import DistillConfig, LayerConfig, Policy, parse_nm
-from autocompress.policy._config import Granularity, NMGroups
+from autocompress.policy import DistillConfig, Granularity, LayerConfig, NMGroups, Policy, parse_nm
 from autocompress.search import _selectors as selector
 from autocompress.search._rules import DistillSpace, Rule
 from autocompress.techniques.channels import kept_channels
@@ -37,7 +36,6 @@ if TYPE_CHECKING:
     from optuna.trial import BaseTrial
 
     from autocompress.graph import LayerInfo
-    from autocompress.search.space import SearchSpace
 
 SparsityChoice = float | str
 
@@ -51,6 +49,21 @@ class GroupLike(Protocol):
     def members(self) -> tuple[str, ...]: ...
     @property
     def blocked_by(self) -> str | None: ...
+
+
+class SpaceLike(Protocol):
+    """What binding needs of a ``SearchSpace`` (a protocol: this module does not import it)."""
+
+    @property
+    def rules(self) -> tuple[Rule, ...]: ...
+    @property
+    def tie(self) -> tuple[tuple[str, ...], ...]: ...
+    @property
+    def distill(self) -> DistillSpace | None: ...
+    @property
+    def source(self) -> str: ...
+    def rule_for(self, name: str, names: Sequence[str]) -> Rule | None: ...
+    def is_excluded(self, name: str, names: Sequence[str]) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -192,7 +205,7 @@ def _distill_items(d: DistillSpace | None) -> list[tuple[str, tuple[float, float
 
 
 def bind(
-    space: SearchSpace, layers: Sequence[str] | Sequence[LayerInfo], groups: Sequence[GroupLike]
+    space: SpaceLike, layers: Sequence[str] | Sequence[LayerInfo], groups: Sequence[GroupLike]
 ) -> BoundSpace:
     infos = {x.name: x for x in layers if not isinstance(x, str)}
     names = [x if isinstance(x, str) else x.name for x in layers]
@@ -213,7 +226,7 @@ def bind(
     return BoundSpace(tuple(names), tuple(units), _channels(groups, rules, names), space.distill)
 
 
-def _tie_sets(space: SearchSpace, names: list[str]) -> list[tuple[str, ...]]:
+def _tie_sets(space: SpaceLike, names: list[str]) -> list[tuple[str, ...]]:
     owner: dict[str, int] = {}
     for i, sels in enumerate(space.tie):
         for n in selector.select(sels, names):

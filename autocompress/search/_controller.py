@@ -17,14 +17,12 @@ import optuna
 
 from autocompress.errors import ConfigError
 from autocompress.search._context import SearchContext, build_context, state_checksum
-from autocompress.search._dedup import ExploringSampler
-from autocompress.search._fresh_start import undo_on_failure
-from autocompress.search._liveness import Liveness
+from autocompress.search._explore import ExploringSampler
 from autocompress.search._loop import replay_stopper as replay_stopper  # re-exported
 from autocompress.search._loop import run_trials
 from autocompress.search._progress import Progress
-from autocompress.search._retry import give_up_and_requeue
 from autocompress.search.study_config import StudyConfig
+from autocompress.study import Liveness, give_up_and_requeue, undo_on_failure
 
 FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL, optuna.trial.TrialState.PRUNED)
 
@@ -71,7 +69,7 @@ def worker_seed(study_seed: int, identity: str | None = None) -> int:
 def open_study(cfg: StudyConfig, storage: str | optuna.storages.BaseStorage | None = None,
                sampler_seed: int | None = None) -> optuna.Study:
     """Create or load the study named in ``cfg`` in its storage."""
-    from autocompress.search._storage import open_storage
+    from autocompress.study import open_storage
 
     study = optuna.create_study(
         study_name=cfg.name,
@@ -104,7 +102,7 @@ def recover_stale(study: optuna.Study) -> int:
 
 def record_baseline(ctx: SearchContext, study: optuna.Study) -> None:
     """Store what reading the study later needs: objectives, fp32 baseline, provenance."""
-    from autocompress.search._front import BASELINE, OBJECTIVES
+    from autocompress.results import BASELINE, OBJECTIVES
 
     cfg = ctx.cfg
     study.set_user_attr(OBJECTIVES, [{"name": o.name, "direction": o.direction, "device": o.device}
@@ -133,8 +131,8 @@ def prepare(cfg: StudyConfig, progress: bool = True, workers: int | None = None,
 
     The storage is opened first, so an unreachable database fails before any model is built.
     """
-    from autocompress.search._storage import open_storage
     from autocompress.search._warm_start import enqueue_warm_start
+    from autocompress.study import open_storage
 
     storage = open_storage(cfg.storage, cfg.workers if workers is None else workers)
     ctx = build_context(cfg, progress=progress)
@@ -174,7 +172,7 @@ def run_search(cfg: StudyConfig, progress: bool = True, address: str | None = No
     """
     if cfg.backend == "ray":  # before any work: Ray installed, the cluster answers
         require_ray()
-        from autocompress.search._ray import connect
+        from autocompress.search.ray_tune import connect
 
         connect(address)
     with undo_on_failure(cfg.output_dir, cfg.storage):  # a failed start leaves nothing behind
@@ -186,7 +184,7 @@ def run_search(cfg: StudyConfig, progress: bool = True, address: str | None = No
     finished = False
     try:
         if cfg.backend == "ray":
-            from autocompress.search._ray import run_ray
+            from autocompress.search.ray_tune import run_ray
 
             run_ray(ctx, study, liveness, address=address, deadline=deadline, callbacks=[bar],
                     cpus_per_trial=cpus_per_trial)

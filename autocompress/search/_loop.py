@@ -1,7 +1,7 @@
 """The trial loop shared by ``autocompress search`` (Optuna backend) and ``autocompress worker``.
 
 One process runs trials one after another until the study's budget, counted over every
-worker, is spent (:mod:`autocompress.search._budget`):
+worker, is spent (:mod:`autocompress.study._budget`):
 
 1. wait for room; 2. ``study.ask()`` (a WAITING trial, e.g. a retry, comes first);
 3. with heartbeats, sample the policy and evaluate it (:func:`run_trial`), the early-stopping
@@ -25,14 +25,27 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from autocompress.errors import TrialFailed
-from autocompress.search._budget import BudgetGate
 from autocompress.search._context import SearchContext
-from autocompress.search._dedup import DUPLICATE_OF, Claims, Streak, Verdict, candidate_key, reuse
 from autocompress.search._early_stop import Completed, FrontStopper
-from autocompress.search._liveness import Liveness
+from autocompress.search._explore import Streak
 from autocompress.search._objective import CURVE, LATENCY, SIZE, STATUS, run_trial, sample_candidate
-from autocompress.search._retry import FAIL, UNCOUNTED, give_up_and_requeue
-from autocompress.search._storage import StorageUnavailable, _safe, describe, is_storage_error, retry_delay
+from autocompress.study import (
+    DUPLICATE_OF,
+    FAIL,
+    UNCOUNTED,
+    BudgetGate,
+    Claims,
+    Liveness,
+    StorageUnavailable,
+    Verdict,
+    candidate_key,
+    describe,
+    give_up_and_requeue,
+    is_storage_error,
+    retry_delay,
+    reuse,
+    safe_url,
+)
 
 Callback = Callable[[optuna.Study, FrozenTrial], None]
 TELL_TRIES = 4
@@ -211,7 +224,7 @@ def storage_call(ctx: SearchContext, fn: Callable[..., Any], *args: Any, number:
 def _unavailable(ctx: SearchContext, e: BaseException | None, number: int | None) -> StorageUnavailable:
     where = f" while trial {number} was running" if number is not None else ""
     return StorageUnavailable(
-        f"storage {_safe(ctx.cfg.storage)!r} became unreachable{where} ({describe(e)}); finished trials "
+        f"storage {safe_url(ctx.cfg.storage)!r} became unreachable{where} ({describe(e)}); finished trials "
         "are safe in it; run the same command again once it is back (the trial in flight is retried)"
     )
 

@@ -15,12 +15,12 @@ import math
 
 import optuna
 
-from autocompress.cost._size import size_report
+from autocompress.cost import size_report
 from autocompress.errors import TrialFailed
 from autocompress.policy import Policy
 from autocompress.search._context import SearchContext
-from autocompress.search._dedup import CANDIDATE, POLICY, candidate_key
 from autocompress.search._early_stop import Completed
+from autocompress.study import CANDIDATE, POLICY, candidate_key
 
 # user_attrs written on every trial
 SIZE = "size_bytes"  # the artifact file, header included: the size objective

@@ -9,8 +9,8 @@ import yaml
 
 from autocompress import files
 from autocompress.report import pareto_figures, write_html
+from autocompress.results import front_table, trials_table
 from autocompress.search._context import SearchContext
-from autocompress.search._front import front_table, trials_table
 
 
 def write_outputs(ctx: SearchContext, study: optuna.Study) -> dict[str, Path]:

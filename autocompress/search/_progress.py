@@ -24,7 +24,7 @@ class Progress:
     def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         if self.bar is None:
             return
-        from autocompress.search._front import front_summary
+        from autocompress.results import front_summary
 
         self.bar.update(1)
         self.bar.set_postfix_str(front_summary(self.ctx, study), refresh=True)

@@ -7,8 +7,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from autocompress.errors import ConfigError
-from autocompress.policy import ACT_BITS, WEIGHT_BITS, DistillConfig, parse_nm
-from autocompress.policy._config import GRANULARITIES, NM_GROUPS, Granularity, NMGroups
+from autocompress.policy import (
+    ACT_BITS,
+    GRANULARITIES,
+    NM_GROUPS,
+    WEIGHT_BITS,
+    DistillConfig,
+    Granularity,
+    NMGroups,
+    parse_nm,
+)
 from autocompress.search import _fields as f
 from autocompress.search import _selectors as selector
 

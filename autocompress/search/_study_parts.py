@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from autocompress.errors import ConfigError
-from autocompress.evaluate._config import PRUNE_SCHEDULES, FinetuneConfig
+from autocompress.evaluate import PRUNE_SCHEDULES, FinetuneConfig
 from autocompress.search import _fields as f
 
 ObjectiveName = Literal["metric", "size", "latency"]

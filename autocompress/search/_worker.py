@@ -18,12 +18,11 @@ from dataclasses import dataclass, replace
 import optuna
 
 from autocompress.errors import ConfigError
-from autocompress.search._budget import Census, census
 from autocompress.search._controller import prepare, worker_seed
-from autocompress.search._fresh_start import undo_on_failure
 from autocompress.search._loop import run_trials
 from autocompress.search._progress import Progress
 from autocompress.search.study_config import StudyConfig
+from autocompress.study import Census, census, undo_on_failure
 
 
 @dataclass(frozen=True)

@@ -42,7 +42,16 @@ from autocompress.tasks._task import (
     accuracy,
 )
 from autocompress.tasks._texts import generate_sentences
-from autocompress.tasks._train import predict, score, score_parts, test_metric, validation_metric
+from autocompress.tasks._train import (
+    batches,
+    make_optimizer,
+    make_schedule,
+    predict,
+    score,
+    score_parts,
+    test_metric,
+    validation_metric,
+)
 
 __all__ = [
     "ACCURACY",
@@ -64,6 +73,7 @@ __all__ = [
     "base_key",
     "base_model",
     "base_record",
+    "batches",
     "check_builtin_task",
     "cosine_distance",
     "fidelity",
@@ -75,6 +85,8 @@ __all__ = [
     "load_minilm_texts",
     "load_mnist1d_data",
     "load_mnist_data",
+    "make_optimizer",
+    "make_schedule",
     "mean_cosine",
     "missing_extra",
     "predict",

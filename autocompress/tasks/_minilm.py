@@ -11,7 +11,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from autocompress.errors import DataError
-from autocompress.models._minilm import MAX_TOKENS, model_dir
+from autocompress.models.minilm import MAX_TOKENS, model_dir
 from autocompress.tasks._base import cache_dir
 from autocompress.tasks._task import Split, TaskData
 from autocompress.tasks._texts import generate_sentences

@@ -39,8 +39,7 @@ from torch.nn.utils import parametrize
 
 from autocompress.errors import PolicyError
 from autocompress.graph import kind_of
-from autocompress.policy import LayerConfig
-from autocompress.policy._config import NMGroups
+from autocompress.policy import LayerConfig, NMGroups
 
 MaskKind = Literal["none", "unstructured", "nm"]
 

@@ -9,7 +9,7 @@ The C allocator is pinned first (:func:`steady_allocator`). glibc serves allocat
 threshold with a fresh ``mmap`` and returns them on free, so every forward page-faults its
 activation buffers in again; the threshold moves up only after a larger block has been freed,
 so the same layer timed in two processes (or twice in one) could differ by up to 5x (digits-
-size conv 3->32 on 8x32x32: 0.93 vs 0.16 ms; BENCHMARKS.md, issue 4). A serving process that
+size conv 3->32 on 8x32x32: 0.93 vs 0.16 ms; docs/benchmarks-history.md, issue 4). A serving process that
 has loaded its model is in the second state; timings here always are.
 """
 

@@ -144,7 +144,7 @@ def run_check(model: nn.Module, example_input: Any, *, n_policies: int = 20, see
     dense model is timed again at the end and the drift is reported. With ``interleave``,
     all policies are built first and timed round-robin with their leaves instead (see
     :func:`_interleaved`; ``fresh`` then does not apply): better on a loaded machine, not on
-    a quiet one (BENCHMARKS.md, issue 4). ``policies`` (e.g. a
+    a quiet one (docs/benchmarks-history.md, issue 4). ``policies`` (e.g. a
     study's Pareto set) replaces the random ones; the dense model is always policy 0.
     """
     table = LeafTable.load(fingerprint(threads))

@@ -113,7 +113,7 @@ CALIBRATION_SEED = 7_919  # random calibration policies; latency-check draws its
 # Random compressed policies added to the overhead fit by default. Fitted on the dense and
 # channel-cut models only, a compressed model's extra module calls (factorised pairs, int8
 # quantise/dequantise) went unmodelled: digits-cnn at batch 1 (0.07-0.17 ms) was
-# under-predicted by 5-14% (65% within 10%); with 6: MAPE 3.2%, 90% within (BENCHMARKS.md).
+# under-predicted by 5-14% (65% within 10%); with 6: MAPE 3.2%, 90% within (docs/benchmarks-history.md).
 CALIBRATION_POLICIES = 6
 
 

@@ -33,16 +33,12 @@ import ray
 from ray import tune
 from ray.tune.search import Searcher
 
-from autocompress.search._batch import batched
-from autocompress.search._budget import POLL_S, BudgetGate
 from autocompress.search._context import SearchContext
-from autocompress.search._dedup import GIVE_UP_AFTER, Streak
-from autocompress.search._liveness import Liveness
+from autocompress.search._explore import GIVE_UP_AFTER, Streak
 from autocompress.search._loop import Callback, ask, make_claims, replay_stopper, settle, storage_call, tell
 from autocompress.search._objective import sample_candidate
-from autocompress.search._ray_trial import front_snapshot, ray_trial
-from autocompress.search._retry import give_up_and_requeue
-from autocompress.search._storage import StorageUnavailable
+from autocompress.search.ray_tune._trial import front_snapshot, ray_trial
+from autocompress.study import POLL_S, BudgetGate, Liveness, StorageUnavailable, batched, give_up_and_requeue
 
 NODE = "node"  # user attr: the Ray node that ran the trial
 CONNECT_TIMEOUT_S = 10

@@ -14,7 +14,7 @@ import numpy as np
 import optuna
 import pandas as pd
 
-from autocompress.pareto import normalised_hypervolume, pareto_mask
+from autocompress.results._pareto import normalised_hypervolume, pareto_mask
 
 BASELINE = "baseline"  # study user attr: {"metric":..., "size_kb":..., "latency_ms":...}
 OBJECTIVES = "objectives"

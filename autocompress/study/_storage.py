@@ -112,7 +112,7 @@ def open_existing_storage(url: str) -> optuna.storages.BaseStorage:
 def _rdb(url: str, heartbeat: bool) -> optuna.storages.RDBStorage:
     import warnings
 
-    from autocompress.search._retry import RequeueStale
+    from autocompress.study._retry import RequeueStale
 
     url = _with_driver(url)
     kwargs: dict[str, Any] = {"engine_kwargs": _engine_kwargs(url)}
@@ -128,14 +128,14 @@ def _rdb(url: str, heartbeat: bool) -> optuna.storages.RDBStorage:
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                 return optuna.storages.RDBStorage(url, **kwargs)
         except ImportError as e:
-            raise ConfigError(f"storage {_safe(url)!r}: the database driver is missing ({e}); install it: "
+            raise ConfigError(f"storage {safe_url(url)!r}: the database driver is missing ({e}); install it: "
                               "pip install 'autocompress[postgres]' (psycopg 3) or psycopg2-binary") from None
         except Exception as e:  # connection refused, DNS, auth: retried, then reported
             last = e
             if attempt < CONNECT_TRIES:
                 time.sleep(retry_delay(attempt))
     raise StorageUnavailable(
-        f"storage {_safe(url)!r} is unreachable after {CONNECT_TRIES} tries: {describe(last)}; "
+        f"storage {safe_url(url)!r} is unreachable after {CONNECT_TRIES} tries: {describe(last)}; "
         "check that the database server is running and the URL (host, port, database, user) is right"
     )
 
@@ -201,7 +201,7 @@ def _storage_cause(e: BaseException) -> BaseException | None:
     return None
 
 
-def _safe(url: str) -> str:
+def safe_url(url: str) -> str:
     """The URL without its password."""
     if "@" in url and "://" in url:
         scheme, rest = url.split("://", 1)

@@ -1,7 +1,7 @@
 """The trial budget of a study shared by many workers: when to start a trial, wait, or stop.
 
 The budget counts the trials in storage that judged their candidate (see
-:func:`autocompress.search._retry.counts`), whichever worker ran them, like Optuna's
+:func:`autocompress.study._retry.counts`), whichever worker ran them, like Optuna's
 ``MaxTrialsCallback`` but also counting trials still running, so workers do not overshoot:
 
 - ``run``: counted + running < budget, start a trial;
@@ -22,8 +22,8 @@ from typing import Literal
 import optuna
 from optuna.trial import TrialState
 
-from autocompress.search._liveness import Liveness
-from autocompress.search._retry import counts, retried_numbers
+from autocompress.study._liveness import Liveness
+from autocompress.study._retry import counts, retried_numbers
 
 POLL_S = 2.0  # how often a waiting worker looks at the storage again
 Step = Literal["run", "wait", "done"]

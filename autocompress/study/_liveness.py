@@ -7,7 +7,7 @@
 - SQLite has none: it takes one worker, and a run recovers what it left RUNNING at start.
 
 A trial whose heartbeat is older than the grace period is marked FAILED and its parameters
-are enqueued again (:mod:`autocompress.search._retry`).
+are enqueued again (:mod:`autocompress.study._retry`).
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ import optuna
 from optuna.storages._heartbeat import is_heartbeat_enabled
 from optuna.trial import TrialState
 
-from autocompress.search._retry import give_up_and_requeue
-from autocompress.search._storage import grace_s, heartbeat_s, is_storage_error
+from autocompress.study._retry import give_up_and_requeue
+from autocompress.study._storage import grace_s, heartbeat_s, is_storage_error
 
 BEAT = "ac:heartbeat"
 _log = logging.getLogger("autocompress.search")

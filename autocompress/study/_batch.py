@@ -4,7 +4,7 @@ Optuna stores every parameter, user attr and system attr (constraints) with its 
 transaction: on an RDB storage each one is a session, a trial lookup and a commit (SQLite: a
 journal file and fsyncs; PostgreSQL: a round trip). A candidate here has ~20 parameters and
 ~12 attrs, so the Ray driver, which writes every trial of the cluster, made ~35 commits per
-trial (BENCHMARKS.md, issue 6: batched, its storage wall time per trial fell by a sixth; its
+trial (docs/benchmarks-history.md, issue 6: batched, its storage wall time per trial fell by a sixth; its
 CPU, mostly SQLAlchemy's per-statement work, hardly changed).
 
 :func:`batched` swaps a write-behind stand-in into ``trial.storage`` for a block: the

@@ -17,7 +17,7 @@ import optuna
 import pandas as pd
 
 from autocompress.policy import LayerConfig, Policy
-from autocompress.search._front import front_table, study_hypervolume, trials_table
+from autocompress.results._front import front_table, study_hypervolume, trials_table
 
 LAYER_COLUMNS = ("layer", "weight_bits", "act_bits", "sparsity", "pattern", "rank", "bytes")
 # study_config.constraints key -> trials_table column it limits

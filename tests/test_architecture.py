@@ -1,0 +1,188 @@
+"""The shape of the package, checked from its source (docs/architecture.md draws it).
+
+Walks every import in ``autocompress/`` and ``dashboards/`` (module level and inside
+functions) and fails on:
+
+- a private module (``_name``) imported from outside the package that owns it: packages
+  talk through their ``__init__`` exports;
+- an upward import: every unit sits in a layer (:data:`LAYERS`, lowest first) and imports
+  only from its own layer or below;
+- an import cycle between modules.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections import defaultdict
+from collections.abc import Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# Lowest first. A unit is a sub-package or a top-level module of autocompress (or dashboards).
+LAYERS: list[set[str]] = [
+    {"errors", "registry", "files"},
+    {"policy", "models"},
+    {"graph"},
+    {"backends"},
+    {"techniques"},
+    {"compress"},
+    {"artifact"},
+    {"cost"},
+    {"tasks"},
+    {"evaluate"},
+    {"study"},  # the stored study: storage, liveness, budget, claims (no models)
+    {"results", "report"},  # reading a study from its storage; HTML helpers
+    {"search"},  # spaces, binding, trials, controller, workers, Ray backend
+    {"apply", "study_figures", "study_report"},
+    {"dashboards"},  # the Dash app (launched by `autocompress dashboard`)
+    {"cli", "testing", "__init__"},  # the command line; the public facade (autocompress/__init__.py)
+]
+
+
+def _modules() -> dict[str, Path]:
+    out: dict[str, Path] = {}
+    for base in ("autocompress", "dashboards"):
+        for f in (ROOT / base).rglob("*.py"):
+            parts = f.relative_to(ROOT).with_suffix("").parts
+            name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+            out[name] = f
+    return out
+
+
+MODULES = _modules()
+
+
+def _imports(path: Path) -> Iterator[tuple[str, int]]:
+    """(imported name, line) for every absolute import of our packages in ``path``; for
+    ``from a.b import c`` both ``a.b`` and ``a.b.c`` (c may be a module)."""
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            yield node.module, node.lineno
+            for alias in node.names:
+                yield f"{node.module}.{alias.name}", node.lineno
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                yield alias.name, node.lineno
+
+
+def _ours(name: str) -> bool:
+    return name.split(".")[0] in ("autocompress", "dashboards")
+
+
+def _resolve(name: str) -> str | None:
+    """The module ``name`` refers to (``a.b.func`` -> ``a.b``)."""
+    while name and name not in MODULES:
+        name = name.rpartition(".")[0]
+    return name or None
+
+
+def _unit(module: str) -> str:
+    parts = module.split(".")
+    if parts[0] == "dashboards":
+        return "dashboards"
+    return parts[1] if len(parts) > 1 else "__init__"
+
+
+def _layer(unit: str) -> int:
+    for i, units in enumerate(LAYERS):
+        if unit in units:
+            return i
+    raise AssertionError(f"unit {unit!r} has no layer in tests/test_architecture.py LAYERS: add it")
+
+
+def test_no_private_module_is_imported_from_another_package() -> None:
+    bad = []
+    for module, path in MODULES.items():
+        for name, line in _imports(path):
+            if not _ours(name):
+                continue
+            parts = name.split(".")
+            for i, part in enumerate(parts):
+                if part.startswith("_") and not part.startswith("__"):
+                    owner = ".".join(parts[:i])
+                    if module != owner and not module.startswith(owner + "."):
+                        bad.append(f"{path.relative_to(ROOT)}:{line}: imports {'.'.join(parts[:i + 1])}")
+                    break
+    assert not bad, "private modules used from outside their package (export them):\n" + "\n".join(sorted(set(bad)))
+
+
+def test_every_import_points_down_the_layers() -> None:
+    bad = []
+    for module, path in MODULES.items():
+        mine = _layer(_unit(module))
+        for name, line in _imports(path):
+            target = _resolve(name) if _ours(name) else None
+            if target is None or (target == "autocompress" and module.startswith("autocompress.")):
+                continue  # `from autocompress import files` names the module, resolved separately
+            theirs = _layer(_unit(target))
+            if theirs > mine:
+                bad.append(f"{path.relative_to(ROOT)}:{line}: {_unit(module)} (layer {mine}) imports "
+                           f"{target} ({_unit(target)}, layer {theirs})")
+    assert not bad, "upward imports:\n" + "\n".join(sorted(set(bad)))
+
+
+def test_no_import_cycles_between_modules() -> None:
+    edges: dict[str, set[str]] = defaultdict(set)
+    for module, path in MODULES.items():
+        for name, _ in _imports(path):
+            target = _resolve(name) if _ours(name) else None
+            # a package's __init__ importing its own modules (and those naming the package) is not a cycle
+            if target and target != module and not module.startswith(target + "."):
+                edges[module].add(target)
+    cycles = _cycles(edges)
+    assert not cycles, "import cycles:\n" + "\n".join(" -> ".join(c) for c in cycles)
+
+
+def _cycles(edges: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components of more than one module (iterative Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    out: list[list[str]] = []
+    counter = 0
+    for start in sorted(set(edges) | {w for ws in edges.values() for w in ws}):
+        if start in index:
+            continue
+        work = [(start, iter(sorted(edges.get(start, ()))))]
+        index[start] = low[start] = counter
+        counter += 1
+        stack.append(start)
+        on_stack.add(start)
+        while work:
+            v, it = work[-1]
+            for w in it:
+                if w not in index:
+                    index[w] = low[w] = counter
+                    counter += 1
+                    stack.append(w)
+                    on_stack.add(w)
+                    work.append((w, iter(sorted(edges.get(w, ())))))
+                    break
+                if w in on_stack:
+                    low[v] = min(low[v], index[w])
+            else:
+                work.pop()
+                if work:
+                    low[work[-1][0]] = min(low[work[-1][0]], low[v])
+                if low[v] == index[v]:
+                    comp = []
+                    while True:
+                        w = stack.pop()
+                        on_stack.discard(w)
+                        comp.append(w)
+                        if w == v:
+                            break
+                    if len(comp) > 1:
+                        out.append(sorted(comp))
+    return out
+
+
+def test_the_checks_can_fail() -> None:
+    """The walkers see what they must: a known private import inside a package, a known edge."""
+    names = {n for n, _ in _imports(MODULES["autocompress.search._loop"])}
+    assert "autocompress.search._explore" in names  # a sibling's private module: allowed, but seen
+    assert _layer(_unit("autocompress.study._claims")) < _layer(_unit("autocompress.search._loop"))
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert _cycles({"a": {"b"}, "b": set()}) == []
