@@ -77,18 +77,6 @@ def _finetune_config(policy: Policy, steps: int | None, source: str = "policy") 
     return cfg if steps is None else replace(cfg, steps=steps)
 
 
-MEASURED_PREFIX = "measured:"  # study user attr "measured:<trial>" = measured figures
-
-
-def measured_figures(study_attrs: dict[str, Any]) -> dict[int, dict[str, Any]]:
-    """Trial number -> figures that `apply` measured on that trial's artifact."""
-    out = {}
-    for key, value in study_attrs.items():
-        if key.startswith(MEASURED_PREFIX) and key[len(MEASURED_PREFIX):].isdigit() and isinstance(value, dict):
-            out[int(key[len(MEASURED_PREFIX):])] = value
-    return out
-
-
 def record_measured(policy: Policy, report: dict[str, Any], storage: str | None = None) -> str:
     """Store the measured figures beside the study the policy was exported from (best effort).
 
@@ -96,6 +84,7 @@ def record_measured(policy: Policy, report: dict[str, Any], storage: str | None 
     storage when that is an existing SQLite file holding the study."""
 
     from autocompress.search import open_study
+    from autocompress.study.records import write_measured
 
     meta = policy.record
     study, trial = meta.study, meta.trial
@@ -109,8 +98,7 @@ def record_measured(policy: Policy, report: dict[str, Any], storage: str | None 
                 f"study file holding {study!r}; pass --storage URL to record them there")
     try:
         s = open_study(url, name=study).study  # an existing storage only: never creates one
-        s.set_user_attr(f"{MEASURED_PREFIX}{trial}", {**report["measured"],
-                                                     "fp32_test_metric": report["fp32"]["test_metric"]})
+        write_measured(s, trial, {**report["measured"], "fp32_test_metric": report["fp32"]["test_metric"]})
     except Exception as e:  # the artifact is written either way; say why the study was not updated
         return f"measurements not recorded in study {study!r} ({type(e).__name__}: {' '.join(str(e).split())})"
     return f"measurements recorded in study {study!r} (trial {trial}); the dashboard shows them"

@@ -21,6 +21,7 @@ import pandas as pd
 from autocompress import files
 from autocompress.report import pareto_figures
 from autocompress.results import constraint_limits, hypervolume_curve, layer_table, study_hypervolume, trials_table
+from autocompress.study import StudyRecord
 from autocompress.study_figures import front_policies_figure, hypervolume_figure
 
 TABLE_COLUMNS = ("trial", "metric", "size_kb", "latency_ms", "size_bytes", "status")
@@ -30,7 +31,8 @@ MAX_FRONT_POLICIES = 40  # rows of the front-policies heatmap; the table lists t
 def _summary(study: optuna.Study, df: pd.DataFrame, limits: dict[str, float]) -> str:
     counts = df["state"].value_counts().to_dict() if not df.empty else {}
     status = df["status"].value_counts().to_dict() if not df.empty else {}
-    base = study.user_attrs.get("baseline") or {}
+    record = StudyRecord.of(study).baseline
+    base = record.as_dict() if record is not None else {}
     items = [
         f"trials: {len(df)} ({', '.join(f'{str(k).lower()} {v}' for k, v in counts.items()) or 'none'})",
         "outcomes: " + (", ".join(f"{k or 'none (failed)'} {v}" for k, v in status.items()) or "none"),

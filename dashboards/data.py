@@ -19,7 +19,6 @@ from typing import Any, TypeVar
 import optuna
 import pandas as pd
 
-from autocompress.apply import measured_figures
 from autocompress.errors import AutocompressError
 from autocompress.results import (
     column_names,
@@ -30,8 +29,8 @@ from autocompress.results import (
     study_summaries,
     trials_table,
 )
-from autocompress.search.export import stored_export
-from autocompress.study import is_sqlite_file
+from autocompress.search import stored_export
+from autocompress.study import StudyRecord, TrialRecord, is_sqlite_file
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -67,7 +66,7 @@ class TrialDetail:
     row: dict[str, Any]  # the trial's row of the trials table
     layers: pd.DataFrame  # autocompress.results._browse.layer_table
     distill: dict[str, float]
-    user_attrs: dict[str, Any]
+    record: TrialRecord
 
 
 def _check_sqlite(url: str) -> None:
@@ -162,12 +161,13 @@ class Source:
         if message and "autocompress search" in message:  # a foreign study: show nothing of it
             return StudyView(name, pd.DataFrame(), columns, (), {}, {}, pd.DataFrame(), message)
         df = trials_table(study)
+        record = StudyRecord.of(study)
         return StudyView(
             name=name, trials=df, columns=columns,
             directions=tuple(o["direction"] for o in objectives_of(study)), limits=constraint_limits(study),
-            baseline=dict(study.user_attrs.get("baseline") or {}),
+            baseline=record.baseline.as_dict() if record.baseline is not None else {},
             hypervolume=hypervolume_curve(study, df), message=_message(name, df, columns),
-            measured=measured_figures(study.user_attrs),
+            measured={k: dict(v) for k, v in record.measured.items()},
         )
 
     def trial(self, name: str, number: int) -> TrialDetail:
@@ -177,8 +177,9 @@ class Source:
             raise DataError(f"study {name!r} has no trial {number}")
         t = _guarded(lambda: _frozen(self.study(name), number), f"read trial {number}")
         layers = _guarded(lambda: layer_table(t), f"read the policy of trial {number}")
-        distill = dict((t.user_attrs.get("policy") or {}).get("distill") or {})
-        return TrialDetail(number, {str(k): v for k, v in rows.iloc[0].items()}, layers, distill, dict(t.user_attrs))
+        record = TrialRecord.of(t)
+        distill = dict((record.policy or {}).get("distill") or {})
+        return TrialDetail(number, {str(k): v for k, v in rows.iloc[0].items()}, layers, distill, record)
 
     def export(self, name: str, number: int) -> tuple[str, str]:
         """(file name, YAML text) of the policy file ``autocompress export`` writes."""

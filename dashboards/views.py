@@ -68,10 +68,10 @@ def trial_summary(detail: TrialDetail, view: StudyView) -> Any:
     """The trial's predicted figures (cost models + short fine-tune) beside the fp32 baseline."""
     from dash import html
 
-    r, base, ua = detail.row, view.baseline, detail.user_attrs
+    r, base, rec = detail.row, view.baseline, detail.record
     rows = [
         {"figure": "validation metric", "predicted": r.get("metric"), "fp32": base.get("metric"), "note": ""},
-        {"figure": "size (KB, deploy form)", "predicted": r.get("size_kb"), "fp32": base.get("size_kb"),
+        {"figure": "size (KB, artifact file)", "predicted": r.get("size_kb"), "fp32": base.get("size_kb"),
          "note": _ratio(r.get("size_kb"), base.get("size_kb"))},
         {"figure": "latency (ms, predicted)", "predicted": r.get("latency_ms"), "fp32": base.get("latency_ms"),
          "note": _ratio(r.get("latency_ms"), base.get("latency_ms")).replace("smaller", "faster")},
@@ -81,7 +81,9 @@ def trial_summary(detail: TrialDetail, view: StudyView) -> Any:
     if measured:  # recorded by `autocompress apply` on this trial's exported policy
         columns = ("figure", "predicted", "measured", "fp32", "note")
         rows[0]["measured"] = measured.get("val_metric")
-        rows[1]["measured"] = measured["tensor_bytes"] / 1024.0 if measured.get("tensor_bytes") else None
+        # the size objective is the artifact file (header included); older records measured tensors only
+        shipped = measured.get("file_bytes") or measured.get("tensor_bytes")
+        rows[1]["measured"] = shipped / 1024.0 if shipped else None
         rows[2]["measured"] = measured.get("latency_ms")
         rows.append({"figure": "test metric (applied artifact)", "predicted": None,
                      "measured": measured.get("test_metric"), "fp32": measured.get("fp32_test_metric"), "note": ""})
@@ -91,10 +93,12 @@ def trial_summary(detail: TrialDetail, view: StudyView) -> Any:
     extra = [f"status: {status}"]
     if detail.distill:
         extra.append("distillation: " + ", ".join(f"{k} {v:.3g}" for k, v in detail.distill.items()))
-    if ua.get("finetune_seconds") is not None:
-        extra.append(f"fine-tune: {ua['finetune_seconds']} s")
-    if ua.get("fail_reason"):
-        extra.append(f"failure: {ua['fail_reason']}")
+    if rec.finetune_seconds is not None:
+        extra.append(f"fine-tune: {rec.finetune_seconds} s")
+    if rec.fail_reason:
+        extra.append(f"failure: {rec.fail_reason}")
+    if rec.duplicate_of is not None:
+        extra.append(f"the same candidate as trial {rec.duplicate_of} (its result, reused; not counted)")
     notes = [html.Div(e, style={"fontSize": "13px"}) for e in extra]
     if not measured:
         notes.append(html.Div("Measured figures: run `autocompress apply` on the exported policy.",

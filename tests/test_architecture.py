@@ -186,3 +186,36 @@ def test_the_checks_can_fail() -> None:
     assert _layer(_unit("autocompress.study._claims")) < _layer(_unit("autocompress.search._loop"))
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
     assert _cycles({"a": {"b"}, "b": set()}) == []
+
+
+_ATTR_CALLS = {"set_user_attr", "set_system_attr", "set_trial_user_attr", "set_trial_system_attr"}
+
+
+def _literal_keys(path: Path) -> Iterator[tuple[int, str]]:
+    """String literals used as stored attribute keys: ``x.set_user_attr("k", ...)``,
+    ``x.user_attrs.get("k")`` / ``x.user_attrs["k"]`` (and system attrs)."""
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            args = node.args
+            if node.func.attr in _ATTR_CALLS:
+                key = args[1] if node.func.attr.startswith("set_trial") and len(args) > 1 else args[0] if args else None
+            elif node.func.attr == "get" and isinstance(node.func.value, ast.Attribute) \
+                    and node.func.value.attr in ("user_attrs", "system_attrs"):
+                key = args[0] if args else None
+            else:
+                continue
+            if isinstance(key, ast.Constant) and isinstance(key.value, str):
+                yield node.lineno, key.value
+        elif isinstance(node, ast.Subscript) and isinstance(node.value, ast.Attribute) \
+                and node.value.attr in ("user_attrs", "system_attrs") and isinstance(node.slice, ast.Constant):
+            yield node.lineno, str(node.slice.value)
+
+
+def test_stored_keys_are_spelt_only_in_the_records_module() -> None:
+    """Every trial / study attribute key is a constant of ``autocompress.study.records``."""
+    home = ROOT / "autocompress" / "study" / "records.py"
+    bad = [f"{path.relative_to(ROOT)}:{line}: {key!r}" for module, path in MODULES.items() if path != home
+           for line, key in _literal_keys(path)]
+    assert not bad, "stored keys written as literals (use autocompress.study.records):\n" + "\n".join(bad)
+    sample = ROOT / "tests" / "dash_studies.py"  # the walker finds literals where they are
+    assert any(key == "objectives" for _, key in _literal_keys(sample))

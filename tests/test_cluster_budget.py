@@ -14,9 +14,11 @@ from optuna.trial import TrialState
 from autocompress.cli import main
 from autocompress.errors import ConfigError
 from autocompress.study._budget import BudgetGate, census
-from autocompress.study._liveness import BEAT, Liveness
-from autocompress.study._retry import FAIL, MAX_RETRY, give_up_and_requeue, retried_numbers
+from autocompress.study._liveness import Liveness
+from autocompress.study._retry import MAX_RETRY, give_up_and_requeue, retried_numbers
 from autocompress.study._storage import _with_driver, open_storage, safe_url
+from autocompress.study.records import FAIL_REASON as FAIL
+from autocompress.study.records import HEARTBEAT as BEAT
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

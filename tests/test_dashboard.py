@@ -180,7 +180,11 @@ def test_dashboard_cli_checks_its_arguments(capsys: pytest.CaptureFixture[str]) 
 
 
 def test_measured_figures_from_apply_show_beside_the_predictions(source: Source, tmp_path: Path) -> None:
-    from autocompress.apply import measured_figures, record_measured
+    from autocompress.apply import record_measured
+    from autocompress.study import StudyRecord
+
+    def measured_figures(attrs: dict) -> dict:
+        return dict(StudyRecord.from_attrs(attrs).measured)
 
     study = source.study("synthetic")
     assert measured_figures(study.user_attrs) == {}

@@ -20,7 +20,7 @@ from autocompress.evaluate._config import FinetuneConfig
 from autocompress.search._controller import make_sampler, worker_seed
 from autocompress.search._explore import EXPLORE_AFTER, GIVE_UP_AFTER, ExploringSampler, Streak
 from autocompress.study._claims import CANDIDATE, DUPLICATE_OF, Claims, candidate_key, reuse
-from autocompress.study._retry import UNCOUNTED
+from autocompress.study.records import UNCOUNTED
 
 FT = FinetuneConfig()
 

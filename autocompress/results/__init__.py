@@ -13,9 +13,7 @@ from autocompress.results._browse import (
     study_summaries,
 )
 from autocompress.results._front import (
-    BASELINE,
     HV_REFERENCE,
-    OBJECTIVES,
     column_names,
     front_summary,
     front_table,
@@ -34,10 +32,8 @@ from autocompress.results._pareto import (
 )
 
 __all__ = [
-    "BASELINE",
     "HV_REFERENCE",
     "LAYER_COLUMNS",
-    "OBJECTIVES",
     "column_names",
     "constraint_limits",
     "front_summary",

@@ -18,6 +18,7 @@ import pandas as pd
 
 from autocompress.policy import LayerConfig, Policy
 from autocompress.results._front import front_table, study_hypervolume, trials_table
+from autocompress.study.records import StudyRecord, TrialRecord
 
 LAYER_COLUMNS = ("layer", "weight_bits", "act_bits", "sparsity", "pattern", "rank", "bytes")
 # study_config.constraints key -> trials_table column it limits
@@ -30,7 +31,7 @@ __all__ = ["LAYER_COLUMNS", "constraint_limits", "hypervolume_curve", "layer_tab
 
 def constraint_limits(study: optuna.Study) -> dict[str, float]:
     """``{"size_kb": 64.0, "metric": 0.5, ...}``: the study's hard limits, by trials-table column."""
-    constraints = (study.user_attrs.get("study_config") or {}).get("constraints") or {}
+    constraints = (StudyRecord.of(study).study_config or {}).get("constraints") or {}
     return {col: float(constraints[key]) for key, col in _LIMITS.items() if constraints.get(key) is not None}
 
 
@@ -55,8 +56,8 @@ def hypervolume_curve(study: optuna.Study, df: pd.DataFrame | None = None) -> pd
 
 def stored_policy(trial: optuna.trial.FrozenTrial) -> Policy | None:
     """The policy the search sampled for this trial (None if the search stored none)."""
-    raw = trial.user_attrs.get("policy")
-    return Policy.from_dict(raw, source=f"trial {trial.number} policy") if isinstance(raw, dict) else None
+    raw = TrialRecord.of(trial).policy
+    return Policy.from_dict(dict(raw), source=f"trial {trial.number} policy") if raw is not None else None
 
 
 def _rank(cfg: LayerConfig) -> str:
@@ -72,7 +73,7 @@ def layer_table(trial: optuna.trial.FrozenTrial) -> pd.DataFrame:
     policy = stored_policy(trial)
     if policy is None:
         return pd.DataFrame(columns=list(LAYER_COLUMNS))
-    sizes: Mapping[str, int] = trial.user_attrs.get("layer_bytes") or {}
+    sizes: Mapping[str, int] = TrialRecord.of(trial).layer_bytes
     names = list(sizes) or [k for k, _ in policy.layers if not k.startswith("re:")]
     rows = []
     for name, cfg in policy.resolve(names, strict=False).items():
@@ -112,7 +113,7 @@ def study_summaries(storage: optuna.storages.BaseStorage) -> pd.DataFrame:
         counts = {s: 0 for s in _STATES}
         for t in trials:
             counts[t.state.name] = counts.get(t.state.name, 0) + 1
-        budget = ((study.user_attrs.get("study_config") or {}).get("budget") or {}).get("trials")
+        budget = ((StudyRecord.of(study).study_config or {}).get("budget") or {}).get("trials")
         front = front_table(study) if counts["COMPLETE"] else pd.DataFrame()
         rows.append({"study": frozen.study_name, "status": _status(counts, budget), "trials": len(trials),
                      "budget": budget, **{s.lower(): counts[s] for s in _STATES if s != "WAITING"},

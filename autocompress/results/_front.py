@@ -15,16 +15,15 @@ import optuna
 import pandas as pd
 
 from autocompress.results._pareto import normalised_hypervolume, pareto_mask
+from autocompress.study.records import StudyRecord, TrialRecord
 
-BASELINE = "baseline"  # study user attr: {"metric":..., "size_kb":..., "latency_ms":...}
-OBJECTIVES = "objectives"
-HV_REFERENCE = 2.0  # x the fp32 model's size / latency  # study user attr: [{"name","direction","device"}]
+HV_REFERENCE = 2.0  # x the fp32 model's size / latency
 
 
 def objectives_of(study: optuna.Study) -> list[dict[str, Any]]:
-    objs = study.user_attrs.get(OBJECTIVES)
+    objs = StudyRecord.of(study).objectives
     if objs:
-        return list(objs)
+        return [{"name": o.name, "direction": o.direction, "device": o.device} for o in objs]
     names = study.metric_names or [f"objective_{i}" for i in range(len(study.directions))]
     pairs = zip(names, study.directions, strict=False)
     return [{"name": n, "direction": d.name.lower(), "device": None} for n, d in pairs]
@@ -40,21 +39,18 @@ def trials_table(study: optuna.Study) -> pd.DataFrame:
     cols = column_names(study)
     rows = []
     for t in study.get_trials(deepcopy=False):
-        ua = t.user_attrs
-        row: dict[str, Any] = {"trial": t.number, "state": t.state.name, "status": ua.get("status", "")}
-        vals = t.values if t.values is not None else [math.nan] * len(cols)
+        r = TrialRecord.of(t)
+        row: dict[str, Any] = {"trial": r.number, "state": r.state.name, "status": r.status or ""}
+        vals = r.values if r.values is not None else [math.nan] * len(cols)
         row.update(dict(zip(cols, vals, strict=False)))
-        row["size_bytes"] = ua.get("size_bytes")
+        row["size_bytes"] = r.size_bytes
         if "latency_ms" not in row:
-            row["latency_ms"] = ua.get("latency_ms")
-        row["tensor_bytes"] = ua.get("tensor_bytes")
-        row["duplicate_of"] = ua.get("duplicate_of")
-        cons = ua.get("constraints", [0.0])
-        # a duplicate repeats its twin's figures: shown in the table, never a second front point
-        row["feasible"] = (t.state == optuna.trial.TrialState.COMPLETE and max(cons) <= 0
-                           and row["status"] != "rejected" and row["duplicate_of"] is None)
-        row["fail_reason"] = ua.get("fail_reason", "")
-        row["params"] = json.dumps(t.params, sort_keys=True)
+            row["latency_ms"] = r.latency_ms
+        row["tensor_bytes"] = r.tensor_bytes
+        row["duplicate_of"] = r.duplicate_of
+        row["feasible"] = r.feasible  # a duplicate is shown in the table, never a second front point
+        row["fail_reason"] = r.fail_reason
+        row["params"] = json.dumps(r.params, sort_keys=True)
         rows.append(row)
     df = pd.DataFrame(rows)
     if df.empty:
@@ -83,9 +79,10 @@ def study_hypervolume(study: optuna.Study, df: pd.DataFrame | None = None) -> fl
     that is smaller but (at batch 1, on tiny layers) slower than fp32 still counts.
     """
     df = trials_table(study) if df is None else df
-    base = study.user_attrs.get(BASELINE)
-    if df.empty or not base:
+    record = StudyRecord.of(study).baseline
+    if df.empty or record is None:
         return 0.0
+    base = record.as_dict()
     cols = column_names(study)
     feas = df[df["feasible"]]
     if feas.empty:

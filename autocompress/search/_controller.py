@@ -23,6 +23,7 @@ from autocompress.search._loop import run_trials
 from autocompress.search._progress import Progress
 from autocompress.search.study_config import StudyConfig
 from autocompress.study import Liveness, give_up_and_requeue, undo_on_failure
+from autocompress.study.records import Baseline, Objective, StudyRecord, write_study_record
 
 FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL, optuna.trial.TrialState.PRUNED)
 
@@ -101,21 +102,20 @@ def recover_stale(study: optuna.Study) -> int:
 
 
 def record_baseline(ctx: SearchContext, study: optuna.Study) -> None:
-    """Store what reading the study later needs: objectives, fp32 baseline, provenance."""
-    from autocompress.results import BASELINE, OBJECTIVES
-
+    """Store what reading the study later needs: objectives, fp32 baseline, provenance, config."""
     cfg = ctx.cfg
-    study.set_user_attr(OBJECTIVES, [{"name": o.name, "direction": o.direction, "device": o.device}
-                                     for o in cfg.objectives])
-    study.set_user_attr(BASELINE, {"metric": ctx.evaluator.base_metric, "size_kb": ctx.fp32_bytes / 1024.0,
-                                   "latency_ms": ctx.fp32_latency_ms})
-    study.set_user_attr("provenance", ctx.provenance())
-    study.set_user_attr("study_config", cfg.to_dict())  # the dashboard exports without the study file
+    write_study_record(
+        study,
+        objectives=[Objective(o.name, o.direction, o.device) for o in cfg.objectives],
+        baseline=Baseline(ctx.evaluator.base_metric, ctx.fp32_bytes / 1024.0, ctx.fp32_latency_ms),
+        provenance=ctx.provenance(),
+        study_config=cfg.to_dict(),  # the dashboard exports without the study file
+    )
 
 
 def check_same_base(ctx: SearchContext, study: optuna.Study) -> None:
     """A worker joining a study must fine-tune from the same base weights as the others."""
-    theirs = (study.user_attrs.get("provenance") or {}).get("base_sha256")
+    theirs = StudyRecord.of(study).provenance.get("base_sha256")
     ours = state_checksum(ctx.base)
     if theirs and theirs != ours:
         raise ConfigError(

@@ -28,11 +28,8 @@ from autocompress.errors import TrialFailed
 from autocompress.search._context import SearchContext
 from autocompress.search._early_stop import Completed, FrontStopper
 from autocompress.search._explore import Streak
-from autocompress.search._objective import CURVE, LATENCY, SIZE, STATUS, run_trial, sample_candidate
+from autocompress.search._objective import run_trial, sample_candidate
 from autocompress.study import (
-    DUPLICATE_OF,
-    FAIL,
-    UNCOUNTED,
     BudgetGate,
     Claims,
     Liveness,
@@ -46,10 +43,18 @@ from autocompress.study import (
     reuse,
     safe_url,
 )
+from autocompress.study.records import (
+    DUPLICATE_OF,
+    EVALUATED,
+    FAIL_REASON,
+    FIXED_PARAMS,
+    UNCOUNTED,
+    WORKER,
+    TrialRecord,
+)
 
 Callback = Callable[[optuna.Study, FrozenTrial], None]
 TELL_TRIES = 4
-WORKER = "worker"  # user attr: host:pid of the process that ran the trial
 _log = logging.getLogger("autocompress.search")
 
 
@@ -59,10 +64,10 @@ def replay_stopper(ctx: SearchContext, study: optuna.Study) -> None:
     ctx.stopper = FrontStopper(margin=old.margin, min_curves=old.min_curves)
     metric_at = [o.name for o in ctx.cfg.objectives].index("metric")
     for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-        if t.user_attrs.get(STATUS) == "evaluated" and t.values and DUPLICATE_OF not in t.user_attrs:
-            curve = {int(s): float(m) for s, m in t.user_attrs.get(CURVE, [])}
-            size = float(t.user_attrs.get(SIZE, 0))
-            ctx.stopper.add(Completed(size, float(t.user_attrs.get(LATENCY, 0.0)), t.values[metric_at], curve))
+        r = TrialRecord.of(t)
+        if r.status == EVALUATED and r.values and r.duplicate_of is None:
+            ctx.stopper.add(Completed(float(r.size_bytes or 0), r.latency_ms or 0.0, r.values[metric_at],
+                                      dict(r.curve)))
 
 
 def run_trials(
@@ -106,7 +111,7 @@ def make_claims(ctx: SearchContext, liveness: Liveness) -> Claims:
 
 def was_partly_enqueued(study: optuna.Study, trial: optuna.trial.Trial) -> bool:
     """Whether ``trial`` was enqueued with some of its parameters, the sampler picking the rest."""
-    fixed = study._storage.get_trial(trial._trial_id).system_attrs.get("fixed_params")
+    fixed = study._storage.get_trial(trial._trial_id).system_attrs.get(FIXED_PARAMS)
     return fixed is not None and set(fixed) != set(trial.params)
 
 
@@ -122,7 +127,7 @@ def settle(ctx: SearchContext, study: optuna.Study, trial: optuna.trial.Trial, c
         reason = f"not run: the same candidate {what} trial {verdict.twin_number}"
         trial.set_user_attr(DUPLICATE_OF, verdict.twin_number)
         trial.set_user_attr(UNCOUNTED, reason)
-        trial.set_user_attr(FAIL, reason)
+        trial.set_user_attr(FAIL_REASON, reason)
     return verdict, None
 
 
@@ -163,7 +168,7 @@ def run_one(ctx: SearchContext, study: optuna.Study, gate: BudgetGate, liveness:
         except Exception as e:
             if is_storage_error(e):
                 raise _unavailable(ctx, e, trial.number) from None
-            trial.set_user_attr(FAIL, f"{type(e).__name__}: {e}")
+            trial.set_user_attr(FAIL_REASON, f"{type(e).__name__}: {e}")
             study.tell(trial, state=TrialState.FAIL)
             raise
         finally:

@@ -20,17 +20,24 @@ from autocompress.errors import TrialFailed
 from autocompress.policy import Policy
 from autocompress.search._context import SearchContext
 from autocompress.search._early_stop import Completed
-from autocompress.study import CANDIDATE, POLICY, candidate_key
+from autocompress.study import candidate_key
+from autocompress.study.records import (
+    CANDIDATE,
+    CONSTRAINTS,
+    CURVE,
+    EARLY_STOPPED,
+    EVALUATED,
+    FAIL_REASON,
+    FINETUNE_SECONDS,
+    LATENCY_MS,
+    LAYER_BYTES,
+    POLICY,
+    REJECTED,
+    SIZE_BYTES,
+    STATUS,
+    TENSOR_BYTES,
+)
 
-# user_attrs written on every trial
-SIZE = "size_bytes"  # the artifact file, header included: the size objective
-TENSOR_BYTES = "tensor_bytes"  # its tensors alone
-LATENCY = "latency_ms"
-CONSTRAINTS = "constraints"
-STATUS = "status"  # "evaluated" | "rejected" | "early_stopped"
-CURVE = "curve"
-FAIL = "fail_reason"
-LAYER_BYTES = "layer_bytes"  # deploy-form bytes per compressible layer (the dashboard's heatmap)
 WORST_METRIC = -1.0
 
 
@@ -81,15 +88,15 @@ def run_trial(ctx: SearchContext, trial: optuna.trial.BaseTrial, policy: Policy 
     sizes = size_report(ctx.base, policy, ctx.example)  # one meta copy: file, tensors, per layer
     size = sizes.file
     latency = ctx.latency_of(policy)
-    trial.set_user_attr(SIZE, size)
+    trial.set_user_attr(SIZE_BYTES, size)
     trial.set_user_attr(TENSOR_BYTES, sizes.total)
     trial.set_user_attr(LAYER_BYTES, sizes.layers)
     if latency is not None:
-        trial.set_user_attr(LATENCY, latency)
+        trial.set_user_attr(LATENCY_MS, latency)
     bad = violations(ctx, size, latency)
     if any(v > 0 for v in bad.values()):
         record_constraints(trial, bad)
-        trial.set_user_attr(STATUS, "rejected")
+        trial.set_user_attr(STATUS, REJECTED)
         return objective_values(ctx, WORST_METRIC, size, latency)
 
     def checkpoint(step: int, metric: float) -> bool:
@@ -100,11 +107,11 @@ def run_trial(ctx: SearchContext, trial: optuna.trial.BaseTrial, policy: Policy 
     try:
         result = ctx.evaluator.evaluate(policy, checkpoint, seed=ctx.cfg.seed)
     except TrialFailed as e:
-        trial.set_user_attr(FAIL, str(e))
+        trial.set_user_attr(FAIL_REASON, str(e))
         raise
     trial.set_user_attr(CURVE, [list(h) for h in result.history])
-    trial.set_user_attr("finetune_seconds", round(result.seconds, 3))
-    trial.set_user_attr(STATUS, "early_stopped" if result.stopped_early else "evaluated")
+    trial.set_user_attr(FINETUNE_SECONDS, round(result.seconds, 3))
+    trial.set_user_attr(STATUS, EARLY_STOPPED if result.stopped_early else EVALUATED)
     min_metric = ctx.cfg.constraints.min_metric
     if min_metric is not None:
         bad["metric"] = min_metric - result.metric

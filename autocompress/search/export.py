@@ -23,9 +23,7 @@ from autocompress.errors import ConfigError
 from autocompress.policy import Policy
 from autocompress.search._context import bind_space, load_base, state_checksum
 from autocompress.search.study_config import StudyConfig
-
-POLICY_ATTR = "policy"  # trial user attr written by the search (see _objective.py)
-CONFIG_ATTR = "study_config"  # study user attr: StudyConfig.to_dict() of the search
+from autocompress.study.records import STUDY_CONFIG, StudyRecord, TrialRecord
 
 
 def finished_trial(study: optuna.Study, number: int, name: str) -> optuna.trial.FrozenTrial:
@@ -48,16 +46,17 @@ def export_meta(
     ``storage``: the storage the study was read from (default: the study config's); it is
     where ``apply`` records its measurements."""
     names = [o.name for o in cfg.objectives]
+    r = TrialRecord.of(t)
     predicted = {
         "metric": t.values[names.index("metric")] if t.values else None,
         "metric_name": "validation " + "metric",
-        "size_bytes": t.user_attrs.get("size_bytes"),
-        "tensor_bytes": t.user_attrs.get("tensor_bytes"),
-        "latency_ms": t.user_attrs.get("latency_ms"),
+        "size_bytes": r.size_bytes,
+        "tensor_bytes": r.tensor_bytes,
+        "latency_ms": r.latency_ms,
         "latency_device": cfg.latency_device,
-        "status": t.user_attrs.get("status"),
+        "status": r.status,
     }
-    recorded = dict(study_attrs.get("provenance", {}))
+    recorded = dict(StudyRecord.from_attrs(study_attrs).provenance)
     recorded["base_sha256"] = base_sha256
     url = storage or cfg.storage
     return {
@@ -82,9 +81,9 @@ def export_policy(cfg: StudyConfig, study: optuna.Study, number: int, storage: s
 
 def stored_config(study: optuna.Study) -> StudyConfig:
     """The resolved study config the search stored in the study (no study file needed)."""
-    raw = study.user_attrs.get(CONFIG_ATTR)
-    if not isinstance(raw, dict):
-        raise ConfigError(f"study {study.study_name!r} stores no {CONFIG_ATTR!r} (it was run by an older "
+    raw = StudyRecord.of(study).study_config
+    if raw is None:
+        raise ConfigError(f"study {study.study_name!r} stores no {STUDY_CONFIG!r} (it was run by an older "
                           "autocompress); export it with `autocompress export STUDY.yaml --trial N`")
     # warm-start policy files are checked to exist when a config loads, but play no part in an export
     return StudyConfig.from_dict({**raw, "warm_start": False}, source=f"study {study.study_name!r}")
@@ -95,10 +94,10 @@ def stored_export(study: optuna.Study, number: int, storage: str | None = None) 
     (``storage``: the URL ``study`` was read from)."""
     cfg = stored_config(study)
     t = finished_trial(study, number, cfg.name)
-    raw = t.user_attrs.get(POLICY_ATTR)
-    if not isinstance(raw, dict):
+    raw = TrialRecord.of(t).policy
+    if raw is None:
         raise ConfigError(f"trial {number} stores no policy (it was run by an older autocompress); "
                           "export it with `autocompress export STUDY.yaml --trial N`")
-    sha = study.user_attrs.get("provenance", {}).get("base_sha256") or None
-    policy = Policy.from_dict(raw, source=f"trial {number} policy")
+    sha = StudyRecord.of(study).provenance.get("base_sha256") or None
+    policy = Policy.from_dict(dict(raw), source=f"trial {number} policy")
     return policy.with_meta(**export_meta(cfg, study.user_attrs, t, sha, storage))

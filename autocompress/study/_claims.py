@@ -41,11 +41,19 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from autocompress.policy import Policy
-from autocompress.study._retry import UNCOUNTED, retried_numbers
+from autocompress.study._retry import retried_numbers
+from autocompress.study.records import (
+    CANDIDATE,
+    DUPLICATE_OF,
+    FIXED_PARAMS,
+    NODE,
+    NODE_SECONDS,
+    NODE_STARTED,
+    POLICY,
+    UNCOUNTED,
+    WORKER,
+)
 
-CANDIDATE = "candidate"  # user attr: the candidate's key
-DUPLICATE_OF = "duplicate_of"  # user attr: the trial whose candidate (and result) this one repeated
-POLICY = "policy"  # user attr: the sampled policy as a plain dict (written with the key)
 POLL_S = 0.2
 _log = logging.getLogger("autocompress.search")
 
@@ -91,7 +99,7 @@ class Claims:
             return key
         if t.state == TrialState.WAITING:
             if t._trial_id not in self._waiting_keys:
-                self._waiting_keys[t._trial_id] = self._replayed(t.system_attrs.get("fixed_params") or {})
+                self._waiting_keys[t._trial_id] = self._replayed(t.system_attrs.get(FIXED_PARAMS) or {})
             return self._waiting_keys[t._trial_id]
         raw = t.user_attrs.get(POLICY)  # a trial written before keys were stored
         if isinstance(raw, dict) and t.state.is_finished():
@@ -157,7 +165,7 @@ class Claims:
 
 def reuse(trial: optuna.trial.BaseTrial, twin: FrozenTrial) -> list[float]:
     """Give ``trial`` the result of ``twin`` (same candidate): values, figures, constraints."""
-    skip = {CANDIDATE, POLICY, DUPLICATE_OF, UNCOUNTED, "worker", "node", "node_started", "node_seconds"}
+    skip = {CANDIDATE, POLICY, DUPLICATE_OF, UNCOUNTED, WORKER, NODE, NODE_STARTED, NODE_SECONDS}
     for key, value in twin.user_attrs.items():
         if key not in skip:
             trial.set_user_attr(key, value)

@@ -24,8 +24,8 @@ from optuna.trial import TrialState
 
 from autocompress.study._retry import give_up_and_requeue
 from autocompress.study._storage import grace_s, heartbeat_s, is_storage_error
+from autocompress.study.records import HEARTBEAT
 
-BEAT = "ac:heartbeat"
 _log = logging.getLogger("autocompress.search")
 
 
@@ -92,7 +92,7 @@ class Liveness:
             if self.native:
                 storage.record_heartbeat(trial_id)  # type: ignore[attr-defined]
             elif self.by_attr:
-                storage.set_trial_system_attr(trial_id, BEAT, time.time())
+                storage.set_trial_system_attr(trial_id, HEARTBEAT, time.time())
         except optuna.exceptions.UpdateFinishedTrialError:
             pass
         except Exception as e:
@@ -124,7 +124,7 @@ class Liveness:
         for t in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
             with self._lock:
                 mine = t._trial_id in self._ids
-            last = t.system_attrs.get(BEAT)
+            last = t.system_attrs.get(HEARTBEAT)
             if last is None and t.datetime_start is not None:
                 last = t.datetime_start.timestamp()
             if not mine and last is not None and now - float(last) > self.grace:

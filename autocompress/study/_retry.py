@@ -18,16 +18,16 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from autocompress.study.records import FAIL_REASON, FAILED_TRIAL, FIXED_PARAMS, RETRY_HISTORY, UNCOUNTED
+
 MAX_RETRY = 3
-UNCOUNTED = "uncounted"  # user attr: why this trial does not count against the budget (lost, duplicate)
-FAIL = "fail_reason"
 
 _Base: Any = getattr(optuna.storages, "RetryHeartbeatStaleTrialCallback", optuna.storages.RetryFailedTrialCallback)
 
 
 def trial_params(trial: FrozenTrial) -> dict[str, Any]:
     """The parameters a trial ran (or was enqueued) with."""
-    return {**trial.system_attrs.get("fixed_params", {}), **trial.params}
+    return {**trial.system_attrs.get(FIXED_PARAMS, {}), **trial.params}
 
 
 def requeue(study: optuna.Study, trial: FrozenTrial, max_retry: int = MAX_RETRY) -> bool:
@@ -38,10 +38,10 @@ def requeue(study: optuna.Study, trial: FrozenTrial, max_retry: int = MAX_RETRY)
     """
     if not can_retry(trial, max_retry):
         return False
-    history = [*trial.system_attrs.get("retry_history", []), trial.number]
+    history = [*trial.system_attrs.get(RETRY_HISTORY, []), trial.number]
     system_attrs = {
         "fixed_params": trial_params(trial),
-        "failed_trial": trial.system_attrs.get("failed_trial", trial.number),
+        FAILED_TRIAL: trial.system_attrs.get(FAILED_TRIAL, trial.number),
         "retry_history": history,
     }
     study.add_trial(optuna.trial.create_trial(state=TrialState.WAITING, system_attrs=system_attrs))
@@ -49,7 +49,7 @@ def requeue(study: optuna.Study, trial: FrozenTrial, max_retry: int = MAX_RETRY)
 
 
 def can_retry(trial: FrozenTrial, max_retry: int = MAX_RETRY) -> bool:
-    return len(trial.system_attrs.get("retry_history", [])) < max_retry
+    return len(trial.system_attrs.get(RETRY_HISTORY, [])) < max_retry
 
 
 def give_up_and_requeue(study: optuna.Study, trial_id: int, reason: str) -> None:
@@ -59,7 +59,8 @@ def give_up_and_requeue(study: optuna.Study, trial_id: int, reason: str) -> None
     if frozen.state.is_finished():
         return
     retry = can_retry(frozen)
-    storage.set_trial_user_attr(trial_id, FAIL, reason if retry else f"{reason}; retried {MAX_RETRY} times, given up")
+    why = reason if retry else f"{reason}; retried {MAX_RETRY} times, given up"
+    storage.set_trial_user_attr(trial_id, FAIL_REASON, why)
     if retry:
         storage.set_trial_user_attr(trial_id, UNCOUNTED, reason)
     try:
@@ -93,7 +94,7 @@ def retried_numbers(trials: Iterable[FrozenTrial]) -> set[int]:
     """Numbers of trials that were enqueued again (they appear in a later retry history)."""
     out: set[int] = set()
     for t in trials:
-        out.update(t.system_attrs.get("retry_history", ()))
+        out.update(t.system_attrs.get(RETRY_HISTORY, ()))
     return out
 
 

@@ -39,8 +39,8 @@ from autocompress.search._loop import Callback, ask, make_claims, replay_stopper
 from autocompress.search._objective import sample_candidate
 from autocompress.search.ray_tune._trial import front_snapshot, ray_trial
 from autocompress.study import POLL_S, BudgetGate, Liveness, StorageUnavailable, batched, give_up_and_requeue
+from autocompress.study.records import NODE
 
-NODE = "node"  # user attr: the Ray node that ran the trial
 CONNECT_TIMEOUT_S = 10
 _DUPLICATE = object()  # a sampled candidate that was settled as a duplicate: sample again
 _log = logging.getLogger("autocompress.search")

@@ -24,9 +24,9 @@ import torch
 from autocompress.errors import TrialFailed
 from autocompress.search._context import SearchContext, build_context
 from autocompress.search._early_stop import Completed, FrontStopper
+from autocompress.study.records import NODE_SECONDS, NODE_STARTED, WORKER
 
 _CONTEXTS: dict[str, SearchContext] = {}
-NODE_STARTED, NODE_SECONDS = "node_started", "node_seconds"  # user attrs: when and how long the node worked
 
 
 def front_snapshot(stopper: FrontStopper) -> list[dict[str, Any]]:
@@ -64,7 +64,7 @@ def evaluate_candidate(config: dict[str, Any], study: Mapping[str, Any], base: M
     config = json.loads(config["candidate"]) if "candidate" in config else config
     from optuna.trial import FixedTrial
 
-    from autocompress.search._loop import WORKER, worker_id
+    from autocompress.search._loop import worker_id
     from autocompress.search._objective import run_trial
 
     torch.set_num_threads(threads)
