@@ -3,7 +3,7 @@
 A Dash app (pip extra ``dashboard``) that reads only the study storage: run it with
 ``autocompress dashboard --storage sqlite:///runs/quickstart/study.db`` (127.0.0.1:8050), or::
 
-    from dashboards import create_app
+    from autocompress_dashboards import create_app
     create_app("sqlite:///runs/quickstart/study.db").run(port=8050)
 
 Modules: ``data`` (storage access, errors as messages), ``figures`` (Pareto figure),
@@ -25,10 +25,9 @@ def create_app(storage_url: str, refresh_s: float = 5.0, storage_factory: Callab
     ``storage_factory``: a ready optuna storage instead of the URL (tests, in-memory studies).
     """
     import dash
-
-    from dashboards.callbacks import register
-    from dashboards.data import Source
-    from dashboards.layout import make_layout
+    from autocompress_dashboards.callbacks import register
+    from autocompress_dashboards.data import Source
+    from autocompress_dashboards.layout import make_layout
 
     app = dash.Dash(__name__, title="autocompress dashboard", update_title="")  # no "Updating..." tab title
     app.layout = make_layout(storage_url, refresh_s)

@@ -10,17 +10,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from dashboards.data import DataError, Source
-from dashboards.figures import message_figure, pareto_figure
-from dashboards.layout import SLOTS
-from dashboards.views import studies_table, trial_options, trial_summary
+from autocompress_dashboards.data import DashboardError, Source
+from autocompress_dashboards.figures import message_figure, pareto_figure
+from autocompress_dashboards.layout import SLOTS
+from autocompress_dashboards.views import studies_table, trial_options, trial_summary
 
 
 def refresh_studies(source: Source, current: str | None) -> tuple[Any, list[dict[str, str]], str | None, str]:
     """(studies table, dropdown options, chosen study, storage message)."""
     try:
         df = source.studies()
-    except DataError as e:
+    except DashboardError as e:
         return None, [], None, str(e)
     names = df["study"].tolist() if not df.empty else []
     options = [{"label": f"{n} ({s}, {t} trials)", "value": n}
@@ -35,7 +35,7 @@ def study_options(source: Source, name: str | None) -> tuple[list[dict[str, Any]
         return [], "Choose a study."
     try:
         view = source.view(name)
-    except DataError as e:
+    except DashboardError as e:
         return [], str(e)
     return trial_options(view), view.message or ""
 
@@ -57,7 +57,7 @@ def render_study(source: Source, name: str | None, projection: str, colour: str,
         return message_figure("Choose a study."), message_figure("")
     try:
         view = source.view(name)
-    except DataError as e:
+    except DashboardError as e:
         return message_figure(str(e)), message_figure("")
     if view.finished.empty:
         return message_figure(view.message or "nothing to plot"), message_figure("")
@@ -88,7 +88,7 @@ def render_trial(source: Source, name: str | None, number: int | None) -> tuple[
     try:
         detail = source.trial(name, number)
         view = source.view(name)
-    except DataError as e:
+    except DashboardError as e:
         return html.P(str(e)), message_figure(str(e))
     if detail.layers.empty:
         fig = message_figure(f"trial {number} stores no policy (a study from an older autocompress)")
@@ -105,7 +105,7 @@ def export_trial(source: Source, name: str | None, number: int | None) -> tuple[
         return no_update, "Select a trial first."
     try:
         filename, text = source.export(name, number)
-    except DataError as e:
+    except DashboardError as e:
         return no_update, str(e)
     return dcc.send_string(text, filename), ""
 

@@ -2,7 +2,7 @@
 
 Everything the page shows comes from the study storage (no model, no study file). Whatever
 goes wrong (an unopenable storage, a missing study, an old study without stored policies)
-becomes a :class:`DataError` whose message the page shows instead of a stack trace.
+becomes a :class:`DashboardError` whose message the page shows instead of a stack trace.
 """
 
 from __future__ import annotations
@@ -37,8 +37,9 @@ T = TypeVar("T")
 VIEW_TTL_S = 1.0  # several callbacks read the same study on one refresh: read it once
 
 
-class DataError(Exception):
-    """Something the page should say in words (storage unopenable, no such study...)."""
+class DashboardError(AutocompressError):
+    """Something the page should say in words (storage unopenable, no such study...): one
+    branch of autocompress's error hierarchy, whose message the page shows."""
 
 
 @dataclass(frozen=True)
@@ -76,10 +77,10 @@ def _check_sqlite(url: str) -> None:
         return
     p = Path(path)
     if not p.is_file():
-        raise DataError(f"storage {url!r}: no such file {str(p)!r}; give the study.db a search wrote "
+        raise DashboardError(f"storage {url!r}: no such file {str(p)!r}; give the study.db a search wrote "
                         "(e.g. sqlite:///runs/quickstart/study.db)")
     if not is_sqlite_file(p):
-        raise DataError(f"storage {url!r}: {str(p)!r} is not an SQLite database")
+        raise DashboardError(f"storage {url!r}: {str(p)!r} is not an SQLite database")
 
 
 def _message(study: str, df: pd.DataFrame, columns: tuple[str, ...]) -> str | None:
@@ -125,10 +126,10 @@ class Source:
         try:
             self._storage = open_storage(self.url)
         except AutocompressError as e:
-            raise DataError(str(e)) from None
+            raise DashboardError(str(e)) from None
         except Exception as e:  # a driver or schema error: say what it was, keep the page up
             log.exception("cannot open storage")
-            raise DataError(f"storage {self.url!r} cannot be opened: {type(e).__name__}: {e}") from None
+            raise DashboardError(f"storage {self.url!r} cannot be opened: {type(e).__name__}: {e}") from None
         return self._storage
 
     def studies(self) -> pd.DataFrame:
@@ -142,7 +143,7 @@ class Source:
         try:
             return open_study(self.url, storage=storage, name=name).study
         except AutocompressError:
-            raise DataError(f"no study {name!r} in {self.url}") from None
+            raise DashboardError(f"no study {name!r} in {self.url}") from None
 
     def view(self, name: str) -> StudyView:
         """The study's trials table and figures' inputs, read at most once per VIEW_TTL_S."""
@@ -174,7 +175,7 @@ class Source:
         view = self.view(name)
         rows = view.trials[view.trials["trial"] == number] if not view.trials.empty else view.trials
         if rows.empty:
-            raise DataError(f"study {name!r} has no trial {number}")
+            raise DashboardError(f"study {name!r} has no trial {number}")
         t = _guarded(lambda: _frozen(self.study(name), number), f"read trial {number}")
         layers = _guarded(lambda: layer_table(t), f"read the policy of trial {number}")
         record = TrialRecord.of(t)
@@ -200,10 +201,10 @@ def _frozen(study: optuna.Study, number: int) -> optuna.trial.FrozenTrial:
 def _guarded(read: Callable[[], T], what: str) -> T:
     try:
         return read()
-    except DataError:
+    except DashboardError:
         raise
     except AutocompressError as e:
-        raise DataError(str(e)) from None
+        raise DashboardError(str(e)) from None
     except Exception as e:  # never a stack trace on the page; the server log keeps it
         log.exception("dashboard: cannot %s", what)
-        raise DataError(f"cannot {what}: {type(e).__name__}: {e}") from None
+        raise DashboardError(f"cannot {what}: {type(e).__name__}: {e}") from None

@@ -11,8 +11,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import pandas as pd
-
-from dashboards.data import StudyView
+from autocompress_dashboards.data import StudyView
 
 Projection = Literal["size_kb:metric", "latency_ms:metric", "size_kb:latency_ms", "3d"]
 PROJECTIONS: dict[str, str] = {

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dashboards.figures import PROJECTIONS
+from autocompress_dashboards.figures import PROJECTIONS
 
 SLOTS = ("A", "B")
 COLOUR_CHOICES = ("metric", "size_kb", "latency_ms", "trial")

@@ -7,8 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pandas as pd
-
-from dashboards.data import StudyView, TrialDetail
+from autocompress_dashboards.data import StudyView, TrialDetail
 
 STUDY_COLUMNS = ("study", "status", "trials", "budget", "complete", "running", "pruned", "fail", "front",
                  "last_update")

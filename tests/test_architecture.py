@@ -1,6 +1,7 @@
 """The shape of the package, checked from its source (docs/architecture.md draws it).
 
-Walks every import in ``autocompress/`` and ``dashboards/`` (module level and inside
+Walks every import in ``autocompress/`` and ``dashboards/`` (installed as
+``autocompress_dashboards``; module level and inside
 functions) and fails on:
 
 - a private module (``_name``) imported from outside the package that owns it: packages
@@ -16,6 +17,8 @@ import ast
 from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -40,11 +43,14 @@ LAYERS: list[set[str]] = [
 ]
 
 
+INSTALLED_AS = {"autocompress": "autocompress", "dashboards": "autocompress_dashboards"}  # folder -> package
+
+
 def _modules() -> dict[str, Path]:
     out: dict[str, Path] = {}
-    for base in ("autocompress", "dashboards"):
-        for f in (ROOT / base).rglob("*.py"):
-            parts = f.relative_to(ROOT).with_suffix("").parts
+    for folder, package in INSTALLED_AS.items():
+        for f in (ROOT / folder).rglob("*.py"):
+            parts = (package, *f.relative_to(ROOT / folder).with_suffix("").parts)
             name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
             out[name] = f
     return out
@@ -67,7 +73,7 @@ def _imports(path: Path) -> Iterator[tuple[str, int]]:
 
 
 def _ours(name: str) -> bool:
-    return name.split(".")[0] in ("autocompress", "dashboards")
+    return name.split(".")[0] in INSTALLED_AS.values()
 
 
 def _resolve(name: str) -> str | None:
@@ -79,7 +85,7 @@ def _resolve(name: str) -> str | None:
 
 def _unit(module: str) -> str:
     parts = module.split(".")
-    if parts[0] == "dashboards":
+    if parts[0] == "autocompress_dashboards":
         return "dashboards"
     return parts[1] if len(parts) > 1 else "__init__"
 
@@ -219,3 +225,27 @@ def test_stored_keys_are_spelt_only_in_the_records_module() -> None:
     assert not bad, "stored keys written as literals (use autocompress.study.records):\n" + "\n".join(bad)
     sample = ROOT / "tests" / "dash_studies.py"  # the walker finds literals where they are
     assert any(key == "objectives" for _, key in _literal_keys(sample))
+
+
+def test_the_installed_packages_are_the_folders() -> None:
+    """pyproject lists every package (so none is forgotten in a wheel), and installs the
+    top-level dashboards/ folder as autocompress_dashboards, not as a generic `dashboards`."""
+    tomllib = pytest.importorskip("tomllib", reason="Python >= 3.11 reads pyproject.toml")
+    cfg = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    folders = {name for name, path in MODULES.items() if path.name == "__init__.py"}
+    assert set(cfg["packages"]) == folders
+    assert cfg["package-dir"] == {"autocompress_dashboards": "dashboards"}
+    assert "dashboards" not in cfg["packages"]
+
+
+def test_one_error_hierarchy() -> None:
+    """Every exception class the package defines derives from AutocompressError."""
+    bad = []
+    for module, path in MODULES.items():
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.ClassDef) and node.name.endswith("Error"):
+                bases = {getattr(b, "id", getattr(b, "attr", "")) for b in node.bases}
+                if bases & {"Exception", "ValueError", "RuntimeError", "TypeError", "KeyError"} \
+                        and module != "autocompress.errors":
+                    bad.append(f"{path.relative_to(ROOT)}:{node.lineno}: {node.name}{sorted(bases)}")
+    assert not bad, "exceptions outside autocompress.errors' hierarchy:\n" + "\n".join(bad)

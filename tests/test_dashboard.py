@@ -14,9 +14,9 @@ from autocompress.study_figures import SETTINGS
 
 pytest.importorskip("dash")
 
-from dashboards import callbacks as cb
-from dashboards import create_app
-from dashboards.data import DataError, Source
+from autocompress_dashboards import callbacks as cb
+from autocompress_dashboards import create_app
+from autocompress_dashboards.data import DashboardError, Source
 
 
 @pytest.fixture
@@ -155,17 +155,17 @@ def test_trial_panel_and_export(source: Source) -> None:
 
 def test_source_view_is_cached_briefly(source: Source) -> None:
     assert source.view("synthetic") is source.view("synthetic")
-    with pytest.raises(DataError, match="no study"):
+    with pytest.raises(DashboardError, match="no study"):
         source.view("nope")
 
 
 def test_live_refresh_sees_new_trials(source: Source, monkeypatch: pytest.MonkeyPatch) -> None:
-    import dashboards.data
+    import autocompress_dashboards.data
 
     before = len(cb.study_options(source, "synthetic")[0])
     study = source.study("synthetic")
     study.add_trial(optuna.trial.create_trial(values=[0.99, 1.0, 0.01], user_attrs={"status": "evaluated"}))
-    monkeypatch.setattr(dashboards.data, "VIEW_TTL_S", 0.0)  # the next refresh tick reads the storage again
+    monkeypatch.setattr(autocompress_dashboards.data, "VIEW_TTL_S", 0.0)  # the next tick reads the storage again
     options = cb.study_options(source, "synthetic")[0]
     assert len(options) == before + 1 and options[0]["value"] == 41  # the new best is first, on the front
     assert cb.refresh_studies(source, "synthetic")[1][0]["label"].endswith("42 trials)")
@@ -217,7 +217,7 @@ def test_measured_figures_from_apply_show_beside_the_predictions(source: Source,
     ("x" * 300, "x" * 80),
 ])
 def test_download_file_names_are_safe(name: str, want: str) -> None:
-    from dashboards.data import safe_file_name
+    from autocompress_dashboards.data import safe_file_name
 
     got = safe_file_name(name)
     assert got == want

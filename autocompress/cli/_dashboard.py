@@ -23,7 +23,7 @@ def run(args: argparse.Namespace) -> int:
         import dash  # noqa: F401
     except ImportError:
         raise ConfigError("the dashboard needs Dash: pip install 'autocompress[dashboard]'") from None
-    from dashboards import create_app
+    from autocompress_dashboards import create_app
 
     if not 0 < args.port < 65536:
         raise ConfigError(f"--port must be in 1..65535, got {args.port}")
