@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # Lowest first. A unit is a sub-package or a top-level module of autocompress (or dashboards).
 LAYERS: list[set[str]] = [
-    {"errors", "registry", "files"},
+    {"errors", "registry", "files", "fields"},
     {"policy", "models"},
     {"graph"},
     {"backends"},

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from autocompress.errors import ConfigError
+from autocompress import fields as f
 
 # Called at each validation checkpoint with (fine-tune step, validation metric);
 # returning True stops the fine-tune early (the candidate is hopeless).
@@ -49,39 +49,21 @@ class FinetuneConfig:
     augment: bool = False
 
     def __post_init__(self) -> None:
+        w = "finetune"
         for name in ("steps", "eval_every"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 0:
-                raise ConfigError(f"finetune.{name} must be an integer >= 0, got {value!r}")
-        for name in ("batch_size", "calibration_batch"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ConfigError(f"finetune.{name} must be an integer >= 1, got {value!r}")
-        if self.optimizer not in ("adam", "sgd"):
-            raise ConfigError(f"finetune.optimizer must be 'adam' or 'sgd', got {self.optimizer!r}")
-        if self.schedule not in ("cosine", "constant"):
-            raise ConfigError(
-                f"finetune.schedule must be 'cosine' or 'constant', got {self.schedule!r}"
-            )
-        if not (isinstance(self.lr, (int, float)) and self.lr > 0):
-            raise ConfigError(f"finetune.lr must be a number > 0, got {self.lr!r}")
-        if self.prune_schedule not in PRUNE_SCHEDULES:
-            raise ConfigError(
-                f"finetune.prune_schedule must be one of {', '.join(PRUNE_SCHEDULES)}, got {self.prune_schedule!r}"
-            )
-        if not (isinstance(self.prune_ramp, (int, float)) and 0 < self.prune_ramp <= 1):
-            raise ConfigError(f"finetune.prune_ramp must be a share of the steps in (0, 1], got {self.prune_ramp!r}")
-        if not isinstance(self.prune_every, int) or self.prune_every < 1:
-            raise ConfigError(f"finetune.prune_every must be an integer >= 1, got {self.prune_every!r}")
-        if not (isinstance(self.prune_start_density, (int, float)) and self.prune_start_density >= 1):
-            raise ConfigError(
-                "finetune.prune_start_density (the first mask's kept share, as a multiple of the final one) "
-                f"must be a number >= 1, got {self.prune_start_density!r}"
-            )
-        if not isinstance(self.augment, bool):
-            raise ConfigError(f"finetune.augment must be true or false, got {self.augment!r}")
-        if not (isinstance(self.weight_decay, (int, float)) and self.weight_decay >= 0):
-            raise ConfigError(f"finetune.weight_decay must be >= 0, got {self.weight_decay!r}")
+            f.as_int(getattr(self, name), f"{w}.{name}", lo=0)
+        for name in ("batch_size", "calibration_batch", "prune_every"):
+            f.as_int(getattr(self, name), f"{w}.{name}", lo=1)
+        f.one_of(self.optimizer, ("adam", "sgd"), f"{w}.optimizer")
+        f.one_of(self.schedule, ("cosine", "constant"), f"{w}.schedule")
+        f.as_float(self.lr, f"{w}.lr", 0.0, open_lo=True)
+        f.one_of(self.prune_schedule, PRUNE_SCHEDULES, f"{w}.prune_schedule")
+        f.as_float(self.prune_ramp, f"{w}.prune_ramp" + " (a share of the steps)", 0.0, 1.0, open_lo=True)
+        f.as_float(self.prune_start_density, f"{w}.prune_start_density"
+                   + " (the first mask's kept share, as a multiple of the final one)", 1.0)
+        f.as_bool(self.augment, f"{w}.augment")
+        f.as_float(self.weight_decay, f"{w}.weight_decay", 0.0)
+        f.as_float(self.momentum, f"{w}.momentum", 0.0)
 
     def ramp_steps(self) -> int:
         """The step at which gradual pruning reaches the final masks (0: one-shot pruning)."""

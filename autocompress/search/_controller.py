@@ -11,7 +11,6 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import optuna
 
@@ -21,6 +20,7 @@ from autocompress.search._explore import ExploringSampler
 from autocompress.search._loop import replay_stopper as replay_stopper  # re-exported
 from autocompress.search._loop import run_trials
 from autocompress.search._progress import Progress
+from autocompress.search._samplers import SAMPLERS, build_sampler
 from autocompress.search.study_config import StudyConfig
 from autocompress.study import Liveness, give_up_and_requeue, undo_on_failure
 from autocompress.study.records import Baseline, Objective, StudyRecord, write_study_record
@@ -39,16 +39,10 @@ class SearchResult:
 def make_sampler(cfg: StudyConfig, seed: int | None = None) -> optuna.samplers.BaseSampler:
     """The study's sampler, seeded with ``seed`` (default: the study's seed), able to explore
     at random when it keeps re-proposing evaluated candidates (``_dedup.ExploringSampler``)."""
-    s = cfg.sampler
     seed = cfg.seed if seed is None else seed
-    settings = dict(s.settings)
-    kinds: dict[str, Any] = {"nsga2": optuna.samplers.NSGAIISampler, "tpe": optuna.samplers.TPESampler,
-                             "gp": optuna.samplers.GPSampler, "random": optuna.samplers.RandomSampler}
-    if s.name not in kinds:
-        raise ConfigError(f"{cfg.source}: sampler.name must be nsga2, tpe, gp or random, got {s.name!r}")
-    with warnings.catch_warnings():  # TPE's multivariate/group and GPSampler are marked experimental
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        base = kinds[s.name](seed=seed, **settings)
+    if cfg.sampler.name not in SAMPLERS:
+        raise ConfigError(f"{cfg.source}: sampler.name must be one of {', '.join(SAMPLERS)}, got {cfg.sampler.name!r}")
+    base = build_sampler(cfg.sampler.name, cfg.sampler.settings, seed)
     return ExploringSampler(base, seed=None if seed is None else seed + 1)
 
 

@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from autocompress import fields as f
 from autocompress.errors import ConfigError
 from autocompress.policy import (
     ACT_BITS,
@@ -17,7 +18,6 @@ from autocompress.policy import (
     NMGroups,
     parse_nm,
 )
-from autocompress.search import _fields as f
 from autocompress.search import _selectors as selector
 
 DEFAULT = "default"

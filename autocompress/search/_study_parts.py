@@ -6,19 +6,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from autocompress import fields as f
 from autocompress.errors import ConfigError
 from autocompress.evaluate import PRUNE_SCHEDULES, FinetuneConfig
-from autocompress.search import _fields as f
+from autocompress.search._samplers import SAMPLERS, check_settings
 
 ObjectiveName = Literal["metric", "size", "latency"]
 Direction = Literal["maximize", "minimize"]
-SamplerName = Literal["nsga2", "tpe", "gp", "random"]
-SAMPLER_SETTINGS: dict[str, tuple[str, ...]] = {
-    "nsga2": ("population_size", "mutation_prob", "crossover_prob", "swapping_prob"),
-    "tpe": ("n_startup_trials", "multivariate", "group", "constant_liar", "n_ei_candidates"),
-    "gp": ("n_startup_trials", "deterministic_objective"),
-    "random": (),
-}
+SamplerName = Literal["nsga2", "tpe", "gp", "random"]  # the rows of search._samplers.SAMPLERS
 OPTIMIZERS: tuple[str, ...] = ("adam", "sgd")
 SCHEDULES: tuple[str, ...] = ("constant", "cosine")
 
@@ -135,15 +130,8 @@ def parse_sampler(raw: Any, where: str) -> SamplerConfig:
     if isinstance(raw, str):
         raw = {"name": raw}
     raw = dict(f.mapping(raw, where))
-    name = f.one_of(raw.pop("name", "nsga2"), tuple(SAMPLER_SETTINGS), f.join(where, "name"))
-    f.check_keys(raw, SAMPLER_SETTINGS[name], where)
-    for k, v in raw.items():
-        if k in ("multivariate", "group", "constant_liar", "deterministic_objective"):
-            f.as_bool(v, f.join(where, k))
-        elif k.endswith("_prob"):
-            f.as_float(v, f.join(where, k), 0.0, 1.0)
-        else:
-            f.as_int(v, f.join(where, k), 2 if k == "population_size" else 1)
+    name = f.one_of(raw.pop("name", "nsga2"), tuple(SAMPLERS), f.join(where, "name"))
+    check_settings(name, raw, where)
     return SamplerConfig(name, raw)
 
 

@@ -31,8 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from autocompress import fields as f
 from autocompress.errors import ConfigError
-from autocompress.search import _fields as f
 from autocompress.search import _selectors as selector
 from autocompress.search._rules import DistillSpace, Rule, parse_distill, parse_rule
 

@@ -29,9 +29,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from autocompress import fields as f
 from autocompress.errors import ConfigError
 from autocompress.policy import WEIGHT_BITS
-from autocompress.search import _fields as f
 from autocompress.search._study_parts import (
     Budget,
     Constraints,

@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from autocompress import fields as f
 from autocompress.errors import ConfigError
 from autocompress.models import MODELS, create_model
 from autocompress.tasks._augment import Augment
@@ -82,18 +83,14 @@ class TrainConfig:
     schedule: Literal["cosine", "constant"] = "cosine"
 
     def __post_init__(self) -> None:
-        if self.epochs < 1 or self.batch_size < 1:
-            raise ConfigError(
-                f"train epochs and batch_size must be >= 1, got {self.epochs=}, {self.batch_size=}"
-            )
-        if self.optimizer not in ("adam", "sgd"):
-            raise ConfigError(f"train optimizer must be 'adam' or 'sgd', got {self.optimizer!r}")
-        if self.schedule not in ("cosine", "constant"):
-            raise ConfigError(
-                f"train schedule must be 'cosine' or 'constant', got {self.schedule!r}"
-            )
-        if not self.lr > 0:
-            raise ConfigError(f"train lr must be > 0, got {self.lr!r}")
+        w = "train"
+        f.as_int(self.epochs, f"{w}.epochs", lo=1)
+        f.as_int(self.batch_size, f"{w}.batch_size", lo=1)
+        f.one_of(self.optimizer, ("adam", "sgd"), f"{w}.optimizer")
+        f.one_of(self.schedule, ("cosine", "constant"), f"{w}.schedule")
+        f.as_float(self.lr, f"{w}.lr", 0.0, open_lo=True)
+        f.as_float(self.weight_decay, f"{w}.weight_decay", 0.0)
+        f.as_float(self.momentum, f"{w}.momentum", 0.0)
 
 
 @dataclass(frozen=True)

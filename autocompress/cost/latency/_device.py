@@ -16,8 +16,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-
+from autocompress import fields as f
+from autocompress import files
 from autocompress.cost.latency._cache import fingerprint, latency_dir
 from autocompress.errors import ConfigError, nearest
 
@@ -89,9 +89,7 @@ def _pair(raw: Any, key: str, where: str) -> tuple[Any, str]:
 
 
 def _number(v: Any, key: str, where: str) -> float:
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
-        raise ConfigError(f"{where}: {key} must be a number >= 0, got {v!r}")
-    return float(v)
+    return f.as_float(v, f.join(where, key), 0.0)
 
 
 def profile_from_dict(raw: Any, where: str) -> DeviceProfile:
@@ -120,18 +118,14 @@ def profile_from_dict(raw: Any, where: str) -> DeviceProfile:
     values: dict[str, Any] = {}
     for key, typ in _SPECS.items():
         v, sources[f"specs.{key}"] = _pair(specs[key], f"specs.{key}", where)
-        if typ is bool and not isinstance(v, bool):
-            raise ConfigError(f"{where}: specs.{key} must be true or false, got {v!r}")
+        if typ is bool:
+            f.as_bool(v, f.join(where, f"specs.{key}"))
         if typ is list:
-            if not isinstance(v, list):
-                raise ConfigError(f"{where}: specs.{key} must be a list, got {v!r}")
-            v = tuple(v)
+            v = tuple(f.as_list(v, f.join(where, f"specs.{key}"), allow_scalar=False, allow_empty=True))
         if typ is float:
             v = _number(v, f"specs.{key}", where)
         values[key] = v
-    kind = raw.get("kind")
-    if kind not in ("cpu", "gpu"):
-        raise ConfigError(f"{where}: kind must be 'cpu' or 'gpu', got {kind!r}")
+    kind = f.one_of(raw.get("kind"), ("cpu", "gpu"), f.join(where, "kind"))
     return DeviceProfile(
         name=str(raw.get("name")), kind=kind, description=str(raw.get("description", "")),
         peak_tops=peaks, cache_kib=caches, sources=sources,
@@ -166,11 +160,12 @@ def device_profile(name: str, *, threads: int = 1) -> DeviceProfile:
                 f"device 'local' has no profile for this machine at {threads} thread(s) "
                 f"(looked for {path}); run `autocompress profile` first"
             )
-        return profile_from_dict(yaml.safe_load(path.read_text()), str(path))
+        return profile_from_dict(files.read_yaml(path, "device profile"), str(path))
     shipped = _shipped()
     if name not in shipped:
         raise ConfigError(f"unknown device {name!r}; {nearest(name, known_devices())}")
-    return profile_from_dict(yaml.safe_load(shipped[name].read_text()), f"devices/{name}.yaml")
+    source = f"devices/{name}.yaml"
+    return profile_from_dict(files.load_yaml(shipped[name].read_text(), source), source)
 
 
 def every_source(raw: Any, prefix: str = "") -> dict[str, str]:

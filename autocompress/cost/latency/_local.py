@@ -13,6 +13,7 @@ from typing import Any
 import torch
 import yaml
 
+from autocompress import files
 from autocompress.cost._plan import LeafPlan
 from autocompress.cost.latency._cache import cpu_model, fingerprint
 from autocompress.cost.latency._device import FORMAT, local_profile_path
@@ -129,6 +130,6 @@ def profile_device(threads: int = 1) -> Path:
     """
     raw = measure_profile(threads)
     path = local_profile_path(threads)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    files.check_output_file(path, "device profile")  # creates the cache folder
+    files.write_text(path, yaml.safe_dump(raw, sort_keys=False), "device profile")
     return path

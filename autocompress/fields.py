@@ -1,6 +1,15 @@
-"""Reading YAML config files: every error names the file, the field path, the value and the fix.
+"""Field validation for every config: each error names the file, the field path, the value
+and what is allowed.
 
-``where`` strings look like ``"studies/quickstart.yaml: finetune.steps"``.
+``where`` strings look like ``"studies/quickstart.yaml: finetune.steps"`` (:func:`join`
+builds them). Errors are ``ConfigError`` unless a caller passes its own ``error`` class (a
+subclass of ``AutocompressError``). Used by study files, search spaces, the fine-tune and
+training configs and device profiles; policy files keep their own per-layer messages
+(``policy/_config.py``: "weight_bits must be one of ..., got 7 for layer 'fc1'").
+
+Example::
+
+    steps = as_int(raw.get("steps", 100), join("study.yaml: finetune", "steps"), lo=0)
 """
 
 from __future__ import annotations
@@ -11,7 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from autocompress import files
-from autocompress.errors import ConfigError, nearest
+from autocompress.errors import AutocompressError, ConfigError, nearest
+
+Error = type[AutocompressError]
 
 
 def parse_yaml(text: str, source: str) -> Any:
@@ -24,21 +35,21 @@ def read_yaml(path: str | Path, what: str) -> Any:
     return files.read_yaml(path, what)
 
 
-def mapping(raw: Any, where: str) -> dict[str, Any]:
+def mapping(raw: Any, where: str, error: Error = ConfigError) -> dict[str, Any]:
     if raw is None:
         return {}
     if not isinstance(raw, dict):
-        raise ConfigError(
+        raise error(
             f"{where}: expected a mapping (key: value), got {type(raw).__name__} {raw!r}"
         )
     return raw
 
 
-def check_keys(raw: dict[str, Any], allowed: Iterable[str], where: str) -> None:
+def check_keys(raw: dict[str, Any], allowed: Iterable[str], where: str, error: Error = ConfigError) -> None:
     allowed = list(allowed)
     for k in raw:
         if k not in allowed:
-            raise ConfigError(f"{where}: unknown field {k!r}; {nearest(str(k), allowed)}")
+            raise error(f"{where}: unknown field {k!r}; {nearest(str(k), allowed)}")
 
 
 def join(where: str, key: str | int) -> str:
@@ -49,15 +60,16 @@ def join(where: str, key: str | int) -> str:
     return f"{where}.{key}" if ": " in where else f"{where}: {key}"
 
 
-def as_int(v: Any, where: str, lo: int | None = None) -> int:
+def as_int(v: Any, where: str, lo: int | None = None, error: Error = ConfigError) -> int:
     if isinstance(v, bool) or not isinstance(v, int) or (lo is not None and v < lo):
         floor = f" >= {lo}" if lo is not None else ""
-        raise ConfigError(f"{where}: must be an integer{floor}, got {v!r}")
+        raise error(f"{where}: must be an integer{floor}, got {v!r}")
     return v
 
 
 def as_float(
-    v: Any, where: str, lo: float | None = None, hi: float | None = None, *, open_lo: bool = False
+    v: Any, where: str, lo: float | None = None, hi: float | None = None, *, open_lo: bool = False,
+    error: Error = ConfigError,
 ) -> float:
     ok = not isinstance(v, bool) and isinstance(v, (int, float)) and math.isfinite(v)
     if ok and lo is not None:
@@ -69,34 +81,35 @@ def as_float(
             f" in {'(' if open_lo else '['}{lo}, {hi}]" if lo is not None and hi is not None else ""
         )
         rng = rng or (f" {'>' if open_lo else '>='} {lo}" if lo is not None else "")
-        raise ConfigError(f"{where}: must be a number{rng}, got {v!r}")
+        raise error(f"{where}: must be a number{rng}, got {v!r}")
     return float(v)
 
 
-def as_bool(v: Any, where: str) -> bool:
+def as_bool(v: Any, where: str, error: Error = ConfigError) -> bool:
     if not isinstance(v, bool):
-        raise ConfigError(f"{where}: must be true or false, got {v!r}")
+        raise error(f"{where}: must be true or false, got {v!r}")
     return v
 
 
-def as_str(v: Any, where: str) -> str:
+def as_str(v: Any, where: str, error: Error = ConfigError) -> str:
     if not isinstance(v, str) or not v:
-        raise ConfigError(f"{where}: must be a non-empty string, got {v!r}")
+        raise error(f"{where}: must be a non-empty string, got {v!r}")
     return v
 
 
-def one_of(v: Any, options: Sequence[Any], where: str) -> Any:
+def one_of(v: Any, options: Sequence[Any], where: str, error: Error = ConfigError) -> Any:
     if v not in options or isinstance(v, bool) != any(isinstance(o, bool) for o in options):
-        raise ConfigError(f"{where}: must be one of {list(options)}, got {v!r}")
+        raise error(f"{where}: must be one of {list(options)}, got {v!r}")
     return v
 
 
-def as_list(v: Any, where: str, *, allow_scalar: bool = True) -> list[Any]:
+def as_list(v: Any, where: str, *, allow_scalar: bool = True, allow_empty: bool = False,
+            error: Error = ConfigError) -> list[Any]:
     """A YAML list; a single scalar means a one-element list when ``allow_scalar``."""
     if isinstance(v, list):
-        if not v:
-            raise ConfigError(f"{where}: must not be an empty list")
+        if not v and not allow_empty:
+            raise error(f"{where}: must not be an empty list")
         return v
     if allow_scalar and not isinstance(v, dict) and v is not None:
         return [v]
-    raise ConfigError(f"{where}: must be a list such as [4, 8], got {v!r}")
+    raise error(f"{where}: must be a list such as [4, 8], got {v!r}")
