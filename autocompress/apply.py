@@ -147,7 +147,7 @@ def apply_policy(policy: Policy, out_dir: Path, *, task: str | None = None, data
 
 def _apply(policy: Policy, out_dir: Path, choice: TaskChoice, seed: int | None, steps: int | None,
            threads: int, refit: bool) -> dict[str, Any]:
-    from autocompress.cost.latency.profiler import measure_model
+    from autocompress.cost.profiling.profiler import measure_model
     from autocompress.search import state_checksum
 
     seed = choice.seed if seed is None else seed

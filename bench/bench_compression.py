@@ -3,7 +3,7 @@
 Every figure is measured on the artifact: it is saved (safetensors), loaded back into a
 fresh instance of the architecture, and timed (wall clock, median of repeated runs after
 warm-up, torch.set_num_threads fixed, glibc's allocator pinned as in every latency
-measurement of autocompress: ``autocompress.cost.latency._timing.steady_allocator``). Targets (issue 2):
+measurement of autocompress: ``autocompress.cost.profiling._timing.steady_allocator``). Targets (issue 2):
 - CNN: int8 + 50% channel pruning >= 4x faster than fp32 at 1 thread;
 - MLP: a 4-bit, 90%-sparse artifact <= 1/20 of the fp32 size.
 
@@ -24,7 +24,7 @@ from torch import nn
 
 from autocompress import Policy, compress, load_artifact, save_artifact
 from autocompress.artifact import state_bytes
-from autocompress.cost.latency._timing import steady_allocator
+from autocompress.cost.profiling._timing import steady_allocator
 
 
 class BenchCNN(nn.Module):

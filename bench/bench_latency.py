@@ -15,8 +15,8 @@ from torch import nn
 
 from autocompress.cost import LeafPlan
 from autocompress.cost.latency import AnalyticModel, MeasuredModel, device_profile
-from autocompress.cost.latency.check import local_device, run_check
-from autocompress.cost.latency.profiler import CALIBRATION_POLICIES
+from autocompress.cost.profiling.check import local_device, run_check
+from autocompress.cost.profiling.profiler import CALIBRATION_POLICIES
 
 
 def bench_cnn() -> nn.Module:

@@ -249,3 +249,13 @@ def test_one_error_hierarchy() -> None:
                         and module != "autocompress.errors":
                     bad.append(f"{path.relative_to(ROOT)}:{node.lineno}: {node.name}{sorted(bases)}")
     assert not bad, "exceptions outside autocompress.errors' hierarchy:\n" + "\n".join(bad)
+
+
+def test_latency_models_only_predict() -> None:
+    """cost/latency/ predicts from plans and tables; timing real kernels is cost/profiling/'s job."""
+    bad = [f"{path.relative_to(ROOT)}:{line}: imports {name}" for module, path in MODULES.items()
+           if module.startswith("autocompress.cost.latency")
+           for name, line in _imports(path) if name.startswith("autocompress.cost.profiling")]
+    assert not bad, "\n".join(bad)
+    timing = {n for n, _ in _imports(MODULES["autocompress.cost.profiling.profiler"])}
+    assert any(n.startswith("autocompress.cost.profiling._timing") for n in timing)  # the walker sees imports

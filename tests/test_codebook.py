@@ -11,7 +11,7 @@ from torch import nn
 from autocompress import Policy, compress
 from autocompress.cost import plan, size_bytes
 from autocompress.cost.latency._table import leaf_key
-from autocompress.cost.latency.profiler import deploy_leaf
+from autocompress.cost.profiling.profiler import deploy_leaf
 from autocompress.errors import ConfigError, PolicyError
 from autocompress.graph import channel_groups, layers
 from autocompress.models import MODELS, create_model

@@ -17,6 +17,7 @@ from torch.overrides import TorchFunctionMode
 
 from autocompress.cost import LeafPlan, plan
 from autocompress.cost.latency import (
+    TIMING_METHOD,
     AnalyticModel,
     LeafTable,
     MeasuredModel,
@@ -27,10 +28,9 @@ from autocompress.cost.latency import (
     leaf_key,
 )
 from autocompress.cost.latency._device import _shipped, every_source
-from autocompress.cost.latency._policies import random_policy
 from autocompress.cost.latency._table import interpolate, leaf_class
-from autocompress.cost.latency._timing import TIMING_METHOD
-from autocompress.cost.latency.check import mape, spearman, within
+from autocompress.cost.profiling._policies import random_policy
+from autocompress.cost.profiling.check import mape, spearman, within
 from autocompress.errors import AutocompressError, ConfigError
 from autocompress.models import MODELS, create_model
 from autocompress.policy import Policy
@@ -212,7 +212,7 @@ def test_timing_pins_the_allocator_so_forwards_do_not_page_fault() -> None:
         import resource, sys, torch
         torch.set_num_threads(1)
         if sys.argv[1] == "pin":
-            from autocompress.cost.latency._timing import steady_allocator
+            from autocompress.cost.profiling._timing import steady_allocator
             assert steady_allocator() and steady_allocator()
         m = torch.nn.Sequential(torch.nn.Conv2d(3, 32, 3, padding=1), torch.nn.ReLU(),
                                 torch.nn.Conv2d(32, 64, 3, padding=1))
@@ -274,7 +274,7 @@ def test_leaf_key_separates_what_changes_the_kernel() -> None:
 
 
 def test_profile_plan_measures_real_deploy_leaves(tmp_path, monkeypatch) -> None:
-    from autocompress.cost.latency.profiler import profile_plan
+    from autocompress.cost.profiling.profiler import profile_plan
 
     monkeypatch.setenv("AUTOCOMPRESS_CACHE", str(tmp_path))
     model = create_model("tiny-mlp")
@@ -305,7 +305,7 @@ def test_scores() -> None:
 def test_random_policies_are_valid() -> None:
     model = create_model("tiny-resdw-cnn")
     x = MODELS.get("tiny-resdw-cnn").example_input(2)
-    from autocompress.cost.latency._policies import prunable_groups
+    from autocompress.cost.profiling._policies import prunable_groups
 
     groups = prunable_groups(model, x)
     rng = random.Random(0)
@@ -362,7 +362,7 @@ def test_measured_model_adds_the_int8_call_term_to_int8_leaves_only() -> None:
 
 
 def test_in_model_fit_recovers_factor_and_int8_term_within_bounds() -> None:
-    from autocompress.cost.latency.profiler import _fit_in_model
+    from autocompress.cost.profiling.profiler import _fit_in_model
 
     rows = [(a, n, 1.05 * a + 0.0015 * n) for a, n in [(0.05, 0), (0.04, 0), (0.07, 2), (0.1, 4), (0.06, 1)]]
     assert _fit_in_model(rows) == pytest.approx((1.05, 0.0015))
@@ -372,7 +372,7 @@ def test_in_model_fit_recovers_factor_and_int8_term_within_bounds() -> None:
 
 
 def test_interleaved_check_times_round_robin_and_keeps_each_best_round(tmp_path, monkeypatch) -> None:
-    from autocompress.cost.latency import check
+    from autocompress.cost.profiling import check
 
     monkeypatch.setenv("AUTOCOMPRESS_CACHE", str(tmp_path))
     model = create_model("tiny-mlp")
@@ -400,7 +400,7 @@ def test_interleaved_check_times_round_robin_and_keeps_each_best_round(tmp_path,
 
 
 def test_check_takes_given_policies_after_the_dense_model(tmp_path, monkeypatch) -> None:
-    from autocompress.cost.latency import check
+    from autocompress.cost.profiling import check
 
     monkeypatch.setenv("AUTOCOMPRESS_CACHE", str(tmp_path))
     model = create_model("tiny-mlp")
@@ -420,8 +420,8 @@ def test_check_takes_given_policies_after_the_dense_model(tmp_path, monkeypatch)
 def test_profile_model_adds_random_calibration_policies_to_the_fit(tmp_path, monkeypatch) -> None:
     """In-model factor and rest are fitted over the channel-pruned copies plus ``calibration``
     random policies (int8, low rank, ...), always the same ones (their own seed)."""
-    from autocompress.cost.latency import profiler
     from autocompress.cost.latency._table import model_signature
+    from autocompress.cost.profiling import profiler
 
     monkeypatch.setenv("AUTOCOMPRESS_CACHE", str(tmp_path))
     model = create_model("tiny-mlp")
@@ -451,7 +451,7 @@ def test_profile_model_adds_random_calibration_policies_to_the_fit(tmp_path, mon
 
 
 def test_search_fits_the_model_once_per_machine_then_reuses_the_cached_fit(tmp_path, monkeypatch) -> None:
-    from autocompress.cost.latency import check, profiler
+    from autocompress.cost.profiling import check, profiler
     from autocompress.search._latency import latency_predictor
 
     monkeypatch.setenv("AUTOCOMPRESS_CACHE", str(tmp_path))

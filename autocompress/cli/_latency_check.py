@@ -26,8 +26,8 @@ def add_parser(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from autocompress.cost.latency.check import run_check
-    from autocompress.cost.latency.profiler import CALIBRATION_POLICIES
+    from autocompress.cost.profiling.check import run_check
+    from autocompress.cost.profiling.profiler import CALIBRATION_POLICIES
     from autocompress.tasks import get_task
 
     name, settings, policies = args.task, {}, None

@@ -15,12 +15,13 @@ def add_parser(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from autocompress.cost.latency import LeafTable, fingerprint, profile_device
+    from autocompress.cost.latency import LeafTable, fingerprint
+    from autocompress.cost.profiling import profile_device
 
     path = profile_device(args.threads)
     print(f"wrote the local device profile: {path}")
     if args.task:
-        from autocompress.cost.latency.profiler import CALIBRATION_POLICIES, profile_model
+        from autocompress.cost.profiling.profiler import CALIBRATION_POLICIES, profile_model
         from autocompress.tasks import get_task
 
         task = get_task(args.task, **({"data_dir": args.data_dir} if args.data_dir else {}))

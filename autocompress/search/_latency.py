@@ -56,8 +56,8 @@ def latency_predictor(device: str, base: nn.Module, example: torch.Tensor, threa
         profile = device_profile(device, threads=threads)
         return LatencyPredictor(model.name, profile.name, lambda plan: model.predict(plan, profile))
     from autocompress.cost import plan as leaf_plan
-    from autocompress.cost.latency.check import local_device
-    from autocompress.cost.latency.profiler import CALIBRATION_POLICIES, profile_model, profile_plan
+    from autocompress.cost.profiling.check import local_device
+    from autocompress.cost.profiling.profiler import CALIBRATION_POLICIES, profile_model, profile_plan
     from autocompress.policy import Policy
 
     profile = local_device(threads)  # measured once per machine, then cached

@@ -6,6 +6,8 @@
 
 Device profiles are YAML data (``autocompress/cost/devices/``; ``local`` is measured by
 ``autocompress profile`` into the cache). Every estimate records its model and device.
+This package only predicts (no torch ops, no timing); the code that times real kernels and
+fills the measured tables is :mod:`autocompress.cost.profiling`.
 
 Example::
 
@@ -16,9 +18,8 @@ from autocompress.cost.latency import _analytic as _analytic  # registers "analy
 from autocompress.cost.latency import _measured as _measured  # registers "measured"
 from autocompress.cost.latency._analytic import AnalyticModel
 from autocompress.cost.latency._base import LatencyEstimate, LatencyModel, LeafLatency
-from autocompress.cost.latency._cache import Fingerprint, cache_dir, fingerprint
-from autocompress.cost.latency._device import DeviceProfile, device_profile, known_devices
-from autocompress.cost.latency._local import profile_device
+from autocompress.cost.latency._cache import TIMING_METHOD, Fingerprint, cache_dir, cpu_model, fingerprint, latency_dir
+from autocompress.cost.latency._device import FORMAT, DeviceProfile, device_profile, known_devices, local_profile_path
 from autocompress.cost.latency._measured import MeasuredModel
 from autocompress.cost.latency._registry import (
     LATENCY_MODELS,
@@ -26,11 +27,12 @@ from autocompress.cost.latency._registry import (
     get_latency_model,
     register_latency_model,
 )
-from autocompress.cost.latency._table import LeafTable, leaf_key
-from autocompress.cost.latency.profiler import measure_model, profile_model, profile_plan
+from autocompress.cost.latency._table import LeafTable, dense_key, leaf_key, model_signature, output_elements
 
 __all__ = [
+    "FORMAT",
     "LATENCY_MODELS",
+    "TIMING_METHOD",
     "AnalyticModel",
     "DeviceProfile",
     "Fingerprint",
@@ -40,15 +42,17 @@ __all__ = [
     "LeafTable",
     "MeasuredModel",
     "cache_dir",
+    "cpu_model",
+    "dense_key",
     "device_profile",
     "estimate_latency",
     "fingerprint",
     "get_latency_model",
     "known_devices",
+    "latency_dir",
     "leaf_key",
-    "measure_model",
-    "profile_device",
-    "profile_model",
-    "profile_plan",
+    "local_profile_path",
+    "model_signature",
+    "output_elements",
     "register_latency_model",
 ]

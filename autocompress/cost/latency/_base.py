@@ -3,9 +3,10 @@
 A latency model maps the deploy form's plan (``list[LeafPlan]``) and a device profile to
 an estimate with a figure per leaf, the non-leaf rest of the model (norms, activations,
 pooling, attention matmuls, framework overhead) and the end-to-end total. A new model
-supplies only :meth:`LatencyModel.leaf_ms` and :meth:`LatencyModel.rest_ms` (optuna
-``BaseSampler`` style); :meth:`LatencyModel.predict` composes them and records which model
-and which device produced every figure.
+supplies :meth:`LatencyModel.leaf_ms` and :meth:`LatencyModel.rest_ms` (optuna
+``BaseSampler`` style) and, if leaves run differently inside a model than alone, the
+optional hook :meth:`LatencyModel.in_model`; :meth:`LatencyModel.predict` composes them
+(subclasses do not override it) and records which model and device produced every figure.
 """
 
 from __future__ import annotations
@@ -80,11 +81,17 @@ class LatencyModel(ABC):
     def rest_ms(self, plan: Sequence[LeafPlan], device: DeviceProfile) -> tuple[float, str | None]:
         """Time of everything that is not a weight leaf, and a note on how it was obtained."""
 
+    def in_model(self, plan: Sequence[LeafPlan], device: DeviceProfile,
+                 leaves: tuple[LeafLatency, ...]) -> tuple[tuple[LeafLatency, ...], str | None]:
+        """Hook: the leaves' times inside the whole model, from their times alone (default:
+        unchanged), and a note on what was applied."""
+        return leaves, None
+
     def predict(self, plan: Sequence[LeafPlan], device: DeviceProfile) -> LatencyEstimate:
         """Per-leaf and end-to-end milliseconds of the deploy form described by ``plan``."""
-        leaves = tuple(self.leaf_ms(p, device) for p in plan)
+        leaves, adjusted = self.in_model(plan, device, tuple(self.leaf_ms(p, device) for p in plan))
         rest, note = self.rest_ms(plan, device)
-        notes = tuple(n for n in (note,) if n)
+        notes = tuple(n for n in (note, adjusted) if n)
         total = sum(x.ms for x in leaves) + rest
         return LatencyEstimate(self.name, device.name, leaves, rest, total, notes)
 

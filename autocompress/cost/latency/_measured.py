@@ -1,9 +1,9 @@
 """The measured latency model: this machine's own timings of real deploy-form leaves.
 
-Each leaf configuration is timed by :mod:`autocompress.cost.latency.profiler` on the real
+Each leaf configuration is timed by :mod:`autocompress.cost.profiling.profiler` on the real
 deploy kernels and cached per machine fingerprint; unseen configurations are interpolated
 from measured ones near in size. Fitted per-model terms cover what per-leaf sums miss
-(see :func:`~autocompress.cost.latency.profiler.profile_model`): the non-leaf rest (norms,
+(see :func:`~autocompress.cost.profiling.profiler.profile_model`): the non-leaf rest (norms,
 activations, adds, pooling, Python dispatch; linear in the elements the layers output), the
 factor by which leaves run slower inside the model than alone (caches shared with the
 other layers) and a constant per int8 leaf call on top of it. Predicts only for the machine it measured.
@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 from autocompress.cost._plan import LeafPlan
 from autocompress.cost.latency._analytic import analytic_rest_ms, leaf_roofline
-from autocompress.cost.latency._base import LatencyEstimate, LatencyModel, LeafLatency
+from autocompress.cost.latency._base import LatencyModel, LeafLatency
 from autocompress.cost.latency._cache import fingerprint
 from autocompress.cost.latency._device import DeviceProfile
 from autocompress.cost.latency._registry import register_latency_model
@@ -57,19 +57,18 @@ class MeasuredModel(LatencyModel):
                 f"{device.fingerprint!r}: use device 'local' or the 'analytic' model"
             )
 
-    def predict(self, plan: Sequence[LeafPlan], device: DeviceProfile) -> LatencyEstimate:
-        """Leaves as timed alone, scaled by the model's fitted in-model factor, plus the rest."""
-        est = super().predict(plan, device)
+    def in_model(self, plan: Sequence[LeafPlan], device: DeviceProfile,
+                 leaves: tuple[LeafLatency, ...]) -> tuple[tuple[LeafLatency, ...], str | None]:
+        """Leaves as timed alone, scaled by the model's fitted in-model factor, plus a constant
+        per int8 call."""
         table = self.table_for(device)
         k, q = table.leaf_factor(plan), table.int8_call_ms(plan)
         if k == 1.0 and q == 0.0:
-            return est
+            return leaves, None
         int8_calls = {p.leaf: p.calls for p in plan if p.kernel == "int8"}
-        leaves = tuple(dataclasses.replace(x, ms=x.ms * k + q * int8_calls.get(x.leaf, 0)) for x in est.leaves)
-        total = sum(x.ms for x in leaves) + est.rest_ms
-        note = (f"leaves x{k:.3f} and +{q * 1e3:.2f} us per int8 call: measured slowdown inside this "
-                "model vs alone")
-        return dataclasses.replace(est, leaves=leaves, total_ms=total, notes=(*est.notes, note))
+        scaled = tuple(dataclasses.replace(x, ms=x.ms * k + q * int8_calls.get(x.leaf, 0)) for x in leaves)
+        return scaled, (f"leaves x{k:.3f} and +{q * 1e3:.2f} us per int8 call: measured slowdown inside this "
+                        "model vs alone")
 
     def leaf_ms(self, leaf: LeafPlan, device: DeviceProfile) -> LeafLatency:
         hit = self.table_for(device).lookup(leaf)

@@ -46,7 +46,7 @@ def torch_threads(n: int) -> Iterator[None]:
         torch.set_num_threads(old)
 
 
-TIMING_METHOD = "cpu-or-wall/median-of-blocks/allocator-32MiB"  # part of the cache fingerprint
+
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc mallopt parameters
 _MMAP_THRESHOLD = 32 << 20  # glibc's own ceiling for its moving threshold (64-bit)
 

@@ -20,9 +20,8 @@ import torch
 from torch import nn
 
 from autocompress.cost._plan import LeafPlan, plan
-from autocompress.cost.latency._cache import fingerprint
-from autocompress.cost.latency._table import LeafTable, leaf_key, output_elements
-from autocompress.cost.latency._timing import clock_for, time_ms, torch_threads
+from autocompress.cost.latency import LeafTable, fingerprint, leaf_key, output_elements
+from autocompress.cost.profiling._timing import clock_for, time_ms, torch_threads
 from autocompress.errors import PolicyError
 from autocompress.policy import LayerConfig, Policy
 
@@ -136,8 +135,8 @@ def profile_model(model: nn.Module, example_input: Any, table: LeafTable | None 
     (int8, factorised) to both fits.
     """
     from autocompress.compress import compress
-    from autocompress.cost.latency._policies import channel_policy, prunable_groups
-    from autocompress.cost.latency._table import dense_key, model_signature
+    from autocompress.cost.latency import dense_key, model_signature
+    from autocompress.cost.profiling._policies import channel_policy, prunable_groups
 
     table = table if table is not None else LeafTable.load(fingerprint(threads))
     groups = prunable_groups(model, example_input)
@@ -148,7 +147,7 @@ def profile_model(model: nn.Module, example_input: Any, table: LeafTable | None 
     if calibration > 0:
         import random
 
-        from autocompress.cost.latency._policies import random_policy
+        from autocompress.cost.profiling._policies import random_policy
 
         rng = random.Random(CALIBRATION_SEED)
         policies += [random_policy(model, groups, rng) for _ in range(calibration)]

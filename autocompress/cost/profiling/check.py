@@ -24,14 +24,19 @@ import numpy as np
 from torch import nn
 
 from autocompress.cost._plan import plan
-from autocompress.cost.latency._analytic import AnalyticModel
-from autocompress.cost.latency._cache import fingerprint
-from autocompress.cost.latency._device import DeviceProfile, device_profile, local_profile_path
-from autocompress.cost.latency._local import profile_device
-from autocompress.cost.latency._measured import MeasuredModel
-from autocompress.cost.latency._policies import prunable_groups, random_policy
-from autocompress.cost.latency._table import LeafTable, leaf_key
-from autocompress.cost.latency.profiler import (
+from autocompress.cost.latency import (
+    AnalyticModel,
+    DeviceProfile,
+    LeafTable,
+    MeasuredModel,
+    device_profile,
+    fingerprint,
+    leaf_key,
+    local_profile_path,
+)
+from autocompress.cost.profiling._local import profile_device
+from autocompress.cost.profiling._policies import prunable_groups, random_policy
+from autocompress.cost.profiling.profiler import (
     CALIBRATION_POLICIES,
     measure_leaf,
     measure_model,
@@ -138,7 +143,7 @@ def run_check(model: nn.Module, example_input: Any, *, n_policies: int = 20, see
     """Measure ``n_policies`` random deploy forms of ``model`` and score every latency model.
 
     End-to-end times are the minimum over ``rounds`` of the median of timed blocks, in
-    thread CPU time at one thread (see :mod:`autocompress.cost.latency._timing`).
+    thread CPU time at one thread (see :mod:`autocompress.cost.profiling._timing`).
     With ``fresh``, each policy's leaves are timed again right before its end-to-end run,
     so that load from other processes drifting over minutes affects both sides alike; the
     dense model is timed again at the end and the drift is reported. With ``interleave``,

@@ -15,9 +15,8 @@ import yaml
 
 from autocompress import files
 from autocompress.cost._plan import LeafPlan
-from autocompress.cost.latency._cache import cpu_model, fingerprint
-from autocompress.cost.latency._device import FORMAT, local_profile_path
-from autocompress.cost.latency._timing import clock_for, time_ms, torch_threads
+from autocompress.cost.latency import FORMAT, cpu_model, fingerprint, local_profile_path
+from autocompress.cost.profiling._timing import clock_for, time_ms, torch_threads
 
 _SYS_CACHE = Path("/sys/devices/system/cpu/cpu0/cache")
 
@@ -57,7 +56,7 @@ def _linear_plan(n: int, batch: int, wb: int, ab: int) -> LeafPlan:
 
 def _int8_tops(threads: int) -> float | None:
     """Achieved int8 tera-ops/s of the deploy form's int8 Linear (None if it has none)."""
-    from autocompress.cost.latency.profiler import deploy_leaf
+    from autocompress.cost.profiling.profiler import deploy_leaf
 
     p = _linear_plan(1024, 256, 8, 8)
     try:
