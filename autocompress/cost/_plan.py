@@ -111,7 +111,7 @@ def plan(model: nn.Module, policy: Policy, example_input: ExampleInput) -> list[
                 act_bits=cfg.act_bits,
                 sparsity=cfg.sparsity,
                 pattern=cfg.pattern,
-                kernel=leaf_kernel(leaf, info.kind, cfg),
+                kernel=leaf_kernel(leaf, cfg),
                 codebook=cfg.codebook,
             )
         )

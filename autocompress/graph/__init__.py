@@ -2,13 +2,14 @@
 
 from autocompress.graph._channel_spaces import ChannelUse
 from autocompress.graph._groups import ChannelGroup, channel_groups
-from autocompress.graph._layers import COMPRESSIBLE, LayerInfo, iter_compressible, kind_of, layers
+from autocompress.graph._layers import COMPRESSIBLE, LayerInfo, LayerKind, iter_compressible, kind_of, layers
 
 __all__ = [
     "COMPRESSIBLE",
     "ChannelGroup",
     "ChannelUse",
     "LayerInfo",
+    "LayerKind",
     "channel_groups",
     "iter_compressible",
     "kind_of",

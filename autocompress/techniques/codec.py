@@ -39,7 +39,7 @@ from autocompress.errors import PolicyError
 from autocompress.policy import LayerConfig
 from autocompress.techniques.codebook import kmeans_table, nearest
 from autocompress.techniques.quantize import code_range, dequantize_weight, quantize_weight
-from autocompress.techniques.sparsify import mask_kind, nm_order, pruned_count, to_group_order
+from autocompress.techniques.sparsify import mask_kind, nm_of, nm_order, pruned_count, to_group_order
 
 Layout = Literal["dense", "bitmask", "csr", "nm"]
 _INDEX_DTYPES = ((255, torch.uint8), (2**15 - 1, torch.int16), (2**31 - 1, torch.int32))
@@ -64,7 +64,7 @@ def kept_count(shape: tuple[int, ...], cfg: LayerConfig) -> int:
     numel = math.prod(shape)
     kind = mask_kind(cfg)
     if kind == "nm":
-        n, m = cfg.nm  # type: ignore[misc]
+        n, m = nm_of(cfg)
         _, _, cols = _dims(shape)
         if cols % m:
             raise PolicyError(
@@ -148,7 +148,7 @@ def tensor_specs(
         specs["crow"] = ((rows + 1,), index_dtype(kept))
         specs["col"] = ((kept,), index_dtype(max(cols - 1, 0)))
     elif layout == "nm":
-        n, m = cfg.nm  # type: ignore[misc]
+        n, m = nm_of(cfg)
         specs["nm_rank"] = (((numel // m * nm_rank_bits(n, m) + 7) // 8,), torch.uint8)
     return specs
 
@@ -207,7 +207,7 @@ def _check_mask(mask: torch.Tensor | None, shape: tuple[int, ...], cfg: LayerCon
             f"pattern={cfg.pattern!r} means {want}; build the mask with the same config"
         )
     if kind == "nm":
-        n, m = cfg.nm  # type: ignore[misc]
+        n, m = nm_of(cfg)
         if not bool((to_group_order(mask, cfg.nm_groups).reshape(-1, m).sum(dim=1) == n).all()):
             raise PolicyError(f"mask is not {cfg.pattern}: some group of {m} keeps != {n}")
 
@@ -253,7 +253,7 @@ def encode(
         out["crow"] = crow.to(specs["crow"][1])
         out["col"] = m2.nonzero()[:, 1].to(specs["col"][1])
     elif layout == "nm":
-        n, m = cfg.nm  # type: ignore[misc]
+        n, m = nm_of(cfg)
         grouped = to_group_order(mask, cfg.nm_groups)  # type: ignore[arg-type]
         out["nm_rank"] = pack_bits(nm_ranks(grouped, n, m), nm_rank_bits(n, m))
     return out
@@ -273,7 +273,7 @@ def kept_positions(
         counts = tensors["crow"].to(torch.int64).diff()
         row = torch.repeat_interleave(torch.arange(rows), counts)
         return row * cols + tensors["col"].to(torch.int64)
-    n, m = cfg.nm  # type: ignore[misc]
+    n, m = nm_of(cfg)
     groups = numel // m
     ranks = unpack_bits(tensors["nm_rank"], nm_rank_bits(n, m), groups)
     idx = torch.arange(groups).repeat_interleave(n) * m + nm_positions(ranks, n, m).reshape(-1)

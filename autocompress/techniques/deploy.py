@@ -36,9 +36,9 @@ from autocompress.techniques.kernels import (
     SPARSE_CSR_MIN_SPARSITY,
     Kernel,
     choose_kernel,
-    conv_args,
     runtime_kernel,
 )
+from autocompress.techniques.leaf import LeafSpec
 from autocompress.techniques.quantize import (
     CONFIG_ATTR,
     fake_quant_act,
@@ -89,12 +89,11 @@ class DeployLeaf(nn.Module):
     act_in: torch.Tensor
     act_out: torch.Tensor
 
-    def __init__(self, kind: str, weight_shape: tuple[int, ...], cfg: LayerConfig,
-                 tensors: dict[str, torch.Tensor], bias: torch.Tensor | None,
-                 act: dict[str, torch.Tensor], conv: dict[str, Any] | None = None) -> None:
+    def __init__(self, spec: LeafSpec, cfg: LayerConfig, tensors: dict[str, torch.Tensor],
+                 bias: torch.Tensor | None, act: dict[str, torch.Tensor]) -> None:
         super().__init__()
-        self.kind, self.weight_shape, self.cfg = kind, tuple(weight_shape), cfg
-        self.conv = conv or {}
+        self.spec, self.cfg = spec, cfg
+        self.kind, self.weight_shape, self.conv = spec.kind, spec.weight_shape, spec.conv
         self.storage_keys = tuple(tensors)
         for k, t in tensors.items():
             self.register_buffer(f"w_{k}", t.detach().clone())
@@ -120,7 +119,7 @@ class DeployLeaf(nn.Module):
         return {k: getattr(self, f"w_{k}") for k in self.storage_keys}
 
     def _choose_kernel(self) -> tuple[Kernel, str | None]:
-        return choose_kernel(self.kind, self.cfg, self.conv or None)
+        return choose_kernel(self.spec, self.cfg)
 
     @torch.no_grad()
     def _rebuild(self) -> None:
@@ -128,10 +127,10 @@ class DeployLeaf(nn.Module):
         cfg, conv, rt = self.cfg, self.conv, _Runtime()
         if self.kernel == "int8":
             codes, scale, zp = decode_codes(self._storage(), self.weight_shape, cfg)
-            spec = None if self.kind == "linear" else int8.ConvSpec(
-                conv["stride"], conv["int_padding"], conv["dilation"], conv["groups"])
+            spec = None if conv is None or conv.int_padding is None else int8.ConvSpec(
+                conv.stride, conv.int_padding, conv.dilation, conv.groups)
             rt.int8 = int8.build_int8(
-                self.kind, codes, scale, zp, bits=cfg.weight_bits,  # type: ignore[arg-type]
+                self.kind, codes, scale, zp, bits=cfg.weight_bits,
                 symmetric=cfg.symmetric, bias=self.bias, act_in=_qp(self.act_in),
                 act_out=_qp(self.act_out), conv=spec)
         else:
@@ -170,12 +169,14 @@ class DeployLeaf(nn.Module):
             x2 = x.reshape(-1, x.shape[-1])
             y = (w @ x2.T).T if b is None else torch.addmm(b[:, None], w, x2.T).T
             return y.reshape(*x.shape[:-1], -1)
+        if c is None:
+            raise RuntimeError(f"DeployLeaf of kind {self.kind!r} has no conv geometry")
         conv_fn: Any = F.conv2d if self.kind == "conv2d" else F.conv1d
-        padding = c["padding"]
-        if c["padding_mode"] != "zeros":
-            x = F.pad(x, c["reversed_padding"], mode=c["padding_mode"])
+        padding: Any = c.padding
+        if c.padding_mode != "zeros":
+            x = F.pad(x, c.reversed_padding, mode=c.padding_mode)
             padding = 0
-        return conv_fn(x, w, b, c["stride"], padding, c["dilation"], c["groups"])
+        return conv_fn(x, w, b, c.stride, padding, c.dilation, c.groups)
 
     def extra_repr(self) -> str:
         why = f", fallback={self.fallback_reason!r}" if self.fallback_reason else ""
@@ -200,8 +201,7 @@ def to_deploy(leaf: nn.Module, cfg: LayerConfig | None = None) -> DeployLeaf:
     ``cfg`` defaults to the config :func:`~autocompress.techniques.quantize.attach_quant`
     recorded on the leaf; a leaf with only a mask is read as unstructured sparsity.
     """
-    kind = kind_of(leaf)
-    if kind is None:
+    if kind_of(leaf) is None:
         raise PolicyError(f"to_deploy needs an nn.Linear/Conv1d/Conv2d, got {type(leaf).__name__}")
     mask = get_mask(leaf)
     cfg = cfg or getattr(leaf, CONFIG_ATTR, None) or _infer_config(leaf, mask)
@@ -219,8 +219,7 @@ def to_deploy(leaf: nn.Module, cfg: LayerConfig | None = None) -> DeployLeaf:
                 )
             scale, zp = q.qparams()
             act[key] = torch.stack([scale.reshape(()), zp.reshape(()).float()])
-    conv = conv_args(leaf) if kind != "linear" else None
-    return DeployLeaf(kind, tuple(raw.shape), cfg, tensors, getattr(leaf, "bias", None), act, conv)
+    return DeployLeaf(LeafSpec.of(leaf, tuple(raw.shape)), cfg, tensors, getattr(leaf, "bias", None), act)
 
 
 def leaf_weight(leaf: nn.Module) -> torch.Tensor:

@@ -6,17 +6,19 @@
 
 Example::
 
-    kernel, why_not_int8 = choose_kernel("conv2d", cfg, conv_args(model.conv1))
+    kernel, why_not_int8 = choose_kernel(LeafSpec.of(model.conv1), cfg)
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from torch import nn
 
 from autocompress.backends import int8
+from autocompress.graph import LayerKind
 from autocompress.policy import LayerConfig
+from autocompress.techniques.leaf import LeafSpec
 from autocompress.techniques.sparsify import mask_kind
 
 Kernel = Literal["int8", "fp32", "fp32-sparse"]
@@ -27,12 +29,11 @@ SPARSE_CSR_MIN_SPARSITY = 0.95
 
 
 def runtime_kernel(
-    kind: str, cfg: LayerConfig, *, depthwise: bool = False, padding_mode: str = "zeros"
+    kind: LayerKind, cfg: LayerConfig, *, depthwise: bool = False, padding_mode: str = "zeros"
 ) -> Kernel:
     """The kernel by op kind and config alone (see :func:`choose_kernel` for a conv's padding)."""
     if cfg.act_bits == 8 and cfg.weight_bits <= 8 and not cfg.codebook:
-        why = int8.unsupported_reason(kind, cfg.weight_bits, cfg.symmetric, depthwise,  # type: ignore[arg-type]
-                                      padding_mode)
+        why = int8.unsupported_reason(kind, cfg.weight_bits, cfg.symmetric, depthwise, padding_mode)
         if why is None:
             return "int8"
     if kind == "linear" and mask_kind(cfg) == "unstructured" and (
@@ -42,44 +43,23 @@ def runtime_kernel(
     return "fp32"
 
 
-def choose_kernel(kind: str, cfg: LayerConfig, conv: dict[str, Any] | None) -> tuple[Kernel, str | None]:
-    """(kernel, why an 8-bit config does not run on int8 or None); ``conv``: :func:`conv_args`."""
-    conv = conv or {}
-    dw, pm = conv.get("depthwise", False), conv.get("padding_mode", "zeros")
-    kernel = runtime_kernel(kind, cfg, depthwise=dw, padding_mode=pm)
-    if kernel == "int8" and conv and conv["int_padding"] is None:
-        return "fp32", f"int8 conv needs symmetric padding, got {conv['padding']!r}"
+def choose_kernel(spec: LeafSpec, cfg: LayerConfig) -> tuple[Kernel, str | None]:
+    """(kernel, why an 8-bit config does not run on int8 or None) for the leaf ``spec``."""
+    conv = spec.conv
+    dw, pm = (conv.depthwise, conv.padding_mode) if conv is not None else (False, "zeros")
+    kernel = runtime_kernel(spec.kind, cfg, depthwise=dw, padding_mode=pm)
+    if kernel == "int8" and conv is not None and conv.int_padding is None:
+        return "fp32", f"int8 conv needs symmetric padding, got {conv.padding!r}"
     if kernel != "int8" and cfg.act_bits == 8 and cfg.codebook:
         return kernel, "codebook weights are not evenly spaced: no int8 kernel, decoded to fp32 at load"
     if kernel != "int8" and cfg.act_bits == 8 and cfg.weight_bits <= 8:
-        return kernel, int8.unsupported_reason(kind, cfg.weight_bits, cfg.symmetric, dw, pm)  # type: ignore[arg-type]
+        return kernel, int8.unsupported_reason(spec.kind, cfg.weight_bits, cfg.symmetric, dw, pm)
     return kernel, None
 
 
-def leaf_kernel(leaf: nn.Module, kind: str, cfg: LayerConfig) -> Kernel:
-    """The kernel ``leaf`` (a Linear/Conv1d/Conv2d of op ``kind``) will run under ``cfg``."""
-    return choose_kernel(kind, cfg, None if kind == "linear" else conv_args(leaf))[0]
+def leaf_kernel(leaf: nn.Module, cfg: LayerConfig) -> Kernel:
+    """The kernel ``leaf`` (a Linear/Conv1d/Conv2d) will run under ``cfg``."""
+    return choose_kernel(LeafSpec.of(leaf), cfg)[0]
 
 
-def conv_args(leaf: Any) -> dict[str, Any]:
-    """What a conv's deploy module needs of it (stride, integer padding or None, groups...)."""
-    k = tuple(leaf.kernel_size)
-    d = tuple(leaf.dilation)
-    pad = leaf.padding
-    int_pad: tuple[int, ...] | None = None
-    if pad == "valid":
-        int_pad = (0,) * len(k)
-    elif pad == "same":
-        totals = [di * (ki - 1) for di, ki in zip(d, k, strict=True)]
-        int_pad = tuple(t // 2 for t in totals) if all(t % 2 == 0 for t in totals) else None
-    else:
-        int_pad = tuple(pad)
-    return {
-        "stride": tuple(leaf.stride), "padding": pad, "int_padding": int_pad, "dilation": d,
-        "groups": leaf.groups, "padding_mode": leaf.padding_mode,
-        "reversed_padding": leaf._reversed_padding_repeated_twice,
-        "depthwise": leaf.groups > 1 and leaf.groups == leaf.in_channels,
-    }
-
-
-__all__ = ["SPARSE_CSR_MIN_SPARSITY", "Kernel", "choose_kernel", "conv_args", "leaf_kernel", "runtime_kernel"]
+__all__ = ["SPARSE_CSR_MIN_SPARSITY", "Kernel", "choose_kernel", "leaf_kernel", "runtime_kernel"]

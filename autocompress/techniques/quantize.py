@@ -230,7 +230,7 @@ def attach_quant(leaf: nn.Module, cfg: LayerConfig, *, name: str | None = None) 
     setattr(leaf, CONFIG_ATTR, cfg)  # read by to_deploy (e.g. N:M vs unstructured masks)
     if cfg.weight_bits < 32:
         per_channel = cfg.granularity == "per_channel"
-        on_int8 = cfg.weight_bits <= 8 and leaf_kernel(leaf, str(kind_of(leaf)), cfg) == "int8"
+        on_int8 = cfg.weight_bits <= 8 and leaf_kernel(leaf, cfg) == "int8"
         fq = WeightFakeQuant(cfg.weight_bits, per_channel, cfg.symmetric, int8_kernel=on_int8,
                              codebook=cfg.codebook)
         parametrize.register_parametrization(leaf, "weight", fq)

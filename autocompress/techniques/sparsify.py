@@ -183,6 +183,14 @@ def nm_mask(
     return from_group_order(mask.reshape(rows, row_len), w.shape, groups)
 
 
+def nm_of(cfg: LayerConfig) -> tuple[int, int]:
+    """(N, M) of an N:M config; for code paths that :func:`mask_kind` sent to ``"nm"``."""
+    nm = cfg.nm
+    if nm is None:
+        raise PolicyError(f"pattern {cfg.pattern!r} is not N:M (e.g. '2:4')")
+    return nm
+
+
 def mask_kind(cfg: LayerConfig) -> MaskKind:
     """Which mask a config asks for; the one rule shared by masks, codec and size model.
 
