@@ -122,9 +122,13 @@ def _is_recorded_sqlite_study(url: str, study: str) -> bool:
     return row is not None
 
 
+FORMATS = ("safetensors", "onnx", "both")
+
+
 def apply_policy(policy: Policy, out_dir: Path, *, task: str | None = None, data_dir: str | None = None,
                  seed: int | None = None, steps: int | None = None, threads: int = 1,
-                 refit: bool = False, study: Any = None, source: str = "policy") -> dict[str, Any]:
+                 refit: bool = False, study: Any = None, source: str = "policy",
+                 format: str = "safetensors") -> dict[str, Any]:
     """Build, save, reload and measure the artifact of ``policy``; returns the report.
 
     Writes ``out_dir/model.safetensors`` and, beside it, ``out_dir/policy.yaml`` (the policy
@@ -134,15 +138,61 @@ def apply_policy(policy: Policy, out_dir: Path, *, task: str | None = None, data
     ``refit``: fine-tune on the training *and* validation splits. Use it once a policy has
     been chosen on validation: the final model sees all the labelled data (as a paper trains
     on the whole training set), the test split stays untouched, and the report marks the
-    validation metric as no longer held out (``measured.val_held_out``)."""
+    validation metric as no longer held out (``measured.val_held_out``).
+
+    ``format``: ``safetensors`` (the artifact), ``onnx`` (also ``model.onnx``, run and measured
+    in ONNX Runtime: its file, latency and test metric go to ``report["onnx"]``, beside an fp32
+    ONNX export of the base model) or ``both`` (the same as ``onnx``: the safetensors artifact
+    is always written, it is what the ONNX file is exported from)."""
+    if format not in FORMATS:
+        raise ConfigError(f"--format must be one of {', '.join(FORMATS)}, got {format!r}")
+    if format != "safetensors":
+        _require_onnx()
     choice = resolve_task(policy, task=task, study=study, data_dir=data_dir, source=source)
     out_dir, created = files.check_output_dir(out_dir, "artifact")
     try:
-        return _apply(policy, out_dir, choice, seed, steps, threads, refit)
+        report = _apply(policy, out_dir, choice, seed, steps, threads, refit)
+        if format != "safetensors":
+            report["onnx"] = _measure_onnx(report, out_dir, choice, seed, threads)
+        return report
     except BaseException:
         if created:
             files.remove_if_empty(out_dir)
         raise
+
+
+def _require_onnx() -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("onnx") is None or importlib.util.find_spec("onnxruntime") is None:
+        raise ConfigError("--format onnx needs the onnx extra: pip install 'autocompress[onnx]'")
+
+
+def _measure_onnx(report: dict[str, Any], out_dir: Path, choice: TaskChoice, seed: int | None,
+                  threads: int) -> dict[str, Any]:
+    """Export the written artifact (and the fp32 base) to ONNX; measure both in ONNX Runtime."""
+    from autocompress.cost.profiling import measure_model
+    from autocompress.runtime import OrtModel, export_onnx
+
+    t = get_task(choice.name, **choice.settings)
+    seed = choice.seed if seed is None else seed
+    data = t.data()
+    example, one = data.train.x[:64], data.test.x[:1]
+    loaded = load_artifact(report["artifact"], t.create_model(seed))
+    path = export_onnx(loaded, out_dir / "model.onnx", example)
+    session = OrtModel(path, threads=threads)
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:  # the fp32 base in the same runtime, for the ratio
+        base_path = export_onnx(base_model(t, seed=seed).eval(), Path(tmp) / "fp32.onnx", example)
+        base_ms = measure_model(OrtModel(base_path, threads=threads), one, threads=threads)
+        base_bytes = base_path.stat().st_size
+    with torch.no_grad():
+        diff = float((session(example) - loaded(example)).abs().max())
+    return {"path": str(path), "file_bytes": path.stat().st_size, "runtime": "onnxruntime",
+            "latency_ms": measure_model(session, one, threads=threads), "latency_threads": threads,
+            "test_metric": test_metric(t, session), "max_abs_diff_vs_artifact": diff,
+            "fp32_file_bytes": base_bytes, "fp32_latency_ms": base_ms}
 
 
 def _apply(policy: Policy, out_dir: Path, choice: TaskChoice, seed: int | None, steps: int | None,

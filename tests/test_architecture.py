@@ -31,6 +31,7 @@ LAYERS: list[set[str]] = [
     {"techniques"},
     {"compress"},
     {"artifact"},
+    {"runtime"},  # ONNX export of the deploy form, ONNX Runtime behind nn.Module
     {"cost"},
     {"tasks"},
     {"evaluate"},

@@ -31,6 +31,9 @@ def add_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", default=None, help="data directory for tasks that read files (MNIST)")
     p.add_argument("--seed", type=int, default=None, help="base-model / fine-tune seed (default: recorded)")
     p.add_argument("--steps", type=int, default=None, help="fine-tune steps (default: recorded; 0 = none)")
+    p.add_argument("--format", choices=("safetensors", "onnx", "both"), default="safetensors",
+                   help="also export model.onnx and measure it in ONNX Runtime (onnx, both); the "
+                        "safetensors artifact is always written (the ONNX file is exported from it)")
     p.add_argument("--refit", action="store_true",
                    help="fine-tune on train+validation (once the policy is chosen); validation is then not held out")
 
@@ -52,7 +55,8 @@ def run(args: argparse.Namespace) -> int:
 
         study = load_study_config(args.study)
     report = apply_policy(policy, args.output, task=args.task, data_dir=args.data_dir, seed=args.seed,
-                          steps=args.steps, refit=args.refit, study=study, source=str(args.policy))
+                          steps=args.steps, refit=args.refit, study=study, source=str(args.policy),
+                          format=args.format)
     files.write_text(args.output / "report.json", json.dumps(report, indent=1, default=str) + "\n", "report")
     print(record_measured(policy, report, args.storage))
     print(f"artifact: {report['artifact']} (provenance beside it: {args.output / 'policy.yaml'})")
@@ -69,6 +73,12 @@ def run(args: argparse.Namespace) -> int:
         ptext = "-" if p is None else p if isinstance(p, str) else f"{p:.5g}"
         mtext = m if isinstance(m, str) else f"{m:.5g}"
         print(f"{name:38s}{ptext:>14s}{mtext:>14s}")
+    if "onnx" in report:
+        o = report["onnx"]
+        print(f"ONNX ({o['path']}, ONNX Runtime, {o['latency_threads']} thread): {o['file_bytes']} file bytes, "
+              f"{o['latency_ms']:.4g} ms at batch 1 (ONNX fp32 base {o['fp32_latency_ms']:.4g} ms: "
+              f"{o['fp32_latency_ms'] / o['latency_ms']:.2f}x), test {report['metric_name']} {o['test_metric']:.4f}, "
+              f"max |ONNX - artifact| {o['max_abs_diff_vs_artifact']:.3g}")
     fp32 = report["fp32"]
     print(f"fp32 base: {fp32['file_bytes']} file bytes ({fp32['tensor_bytes']} tensor bytes), "
           f"{fp32['latency_ms']:.4g} ms, test {report['metric_name']} {fp32['test_metric']:.4f}")

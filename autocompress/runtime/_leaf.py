@@ -1,0 +1,84 @@
+"""A deploy leaf as standard ops an ONNX exporter understands (no autocompress op, no quantized-engine op).
+
+- a leaf on the **int8 kernel**: its activations and weights as fake-quantisation with the
+  artifact's own scales and zero points; the exporter writes QuantizeLinear/DequantizeLinear
+  pairs (QDQ), which ONNX Runtime fuses into integer kernels (QLinearConv, MatMulInteger...).
+  The weights are exactly on their grid, so quantising them again over the full 8-bit range
+  gives back the artifact's codes (``_onnx.fold_weight_quantizers`` stores them as int8);
+- any other leaf: its decoded fp32 weight (sub-8-bit, codebook and sparse weights decoded once,
+  as the artifact's loader does), fake-quantised activations where the policy has 8-bit
+  activations, a round trip through fp16 for 16-bit ones.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from autocompress.techniques.codec import decode, decode_codes
+from autocompress.techniques.deploy import DeployLeaf
+from autocompress.techniques.quantize import ACT_QMAX
+
+
+class OnnxLeaf(nn.Module):
+    """What ``DeployLeaf`` computes, written with exportable ops."""
+
+    weight: torch.Tensor
+    bias: torch.Tensor | None
+    w_scale: torch.Tensor
+    w_zp: torch.Tensor
+
+    def __init__(self, leaf: DeployLeaf) -> None:
+        super().__init__()
+        self.kind, self.spec, cfg = leaf.kind, leaf.spec, leaf.cfg
+        self.int8 = leaf.kernel == "int8"
+        storage = {k: getattr(leaf, f"w_{k}") for k in leaf.storage_keys}
+        if self.int8:
+            codes, scale, zp = decode_codes(storage, leaf.weight_shape, cfg)
+            self.register_buffer("weight", ((codes - _rows(zp, codes)) * _rows(scale, codes)).float())
+            self.register_buffer("w_scale", scale.reshape(-1).float().expand(leaf.weight_shape[0]).clone())
+            self.register_buffer("w_zp", zp.reshape(-1).to(torch.int32).expand(leaf.weight_shape[0]).clone())
+            self.w_range = (-128, 127) if cfg.symmetric else (0, 255)
+        else:
+            self.register_buffer("weight", decode(storage, leaf.weight_shape, cfg).float())
+        self.register_buffer("bias", None if leaf.bias is None else leaf.bias.detach().float().clone())
+        self.act_bits = cfg.act_bits
+        self.act_in = _qparams(leaf.act_in) if cfg.act_bits == 8 else None
+        self.act_out = _qparams(leaf.act_out) if cfg.act_bits == 8 else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.act_in is not None:
+            x = torch.fake_quantize_per_tensor_affine(x, self.act_in[0], self.act_in[1], 0, ACT_QMAX)
+        elif self.act_bits == 16:
+            x = x.to(torch.float16).to(torch.float32)
+        w = self.weight
+        if self.int8:
+            w = torch.fake_quantize_per_channel_affine(w, self.w_scale, self.w_zp, 0, *self.w_range)
+        y = self._op(x, w)
+        if self.act_out is not None:
+            y = torch.fake_quantize_per_tensor_affine(y, self.act_out[0], self.act_out[1], 0, ACT_QMAX)
+        return y
+
+    def _op(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        if self.kind == "linear":
+            return F.linear(x, w, self.bias)
+        c = self.spec.conv
+        if c is None:
+            raise RuntimeError(f"a {self.kind} leaf without its conv geometry")
+        padding: Any = c.int_padding if c.int_padding is not None else c.padding
+        if c.padding_mode != "zeros":
+            x = F.pad(x, c.reversed_padding, mode=c.padding_mode)
+            padding = 0
+        fn: Any = F.conv2d if self.kind == "conv2d" else F.conv1d
+        return fn(x, w, self.bias, c.stride, padding, c.dilation, c.groups)
+
+
+def _rows(v: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    return v.reshape(-1, *([1] * (like.dim() - 1))) if v.numel() > 1 else v.reshape(())
+
+
+def _qparams(t: torch.Tensor) -> tuple[float, int]:
+    return float(t[0]), int(t[1])
