@@ -260,3 +260,14 @@ def test_latency_models_only_predict() -> None:
     assert not bad, "\n".join(bad)
     timing = {n for n, _ in _imports(MODULES["autocompress.cost.profiling.profiler"])}
     assert any(n.startswith("autocompress.cost.profiling._timing") for n in timing)  # the walker sees imports
+
+
+def test_docs_architecture_table_is_the_layers() -> None:
+    """docs/architecture.md draws LAYERS: same units, same order."""
+    import re
+
+    rows = [line for line in (ROOT / "docs" / "architecture.md").read_text().splitlines()
+            if re.match(r"\| \d+ \| ", line)]
+    drawn = [{name.strip("/").removeprefix("autocompress/") for name in re.findall(r"`([^`]+)`", row.split("|")[2])}
+             for row in rows]
+    assert drawn == LAYERS
