@@ -151,10 +151,7 @@ def apply_policy(policy: Policy, out_dir: Path, *, task: str | None = None, data
     choice = resolve_task(policy, task=task, study=study, data_dir=data_dir, source=source)
     out_dir, created = files.check_output_dir(out_dir, "artifact")
     try:
-        report = _apply(policy, out_dir, choice, seed, steps, threads, refit)
-        if format != "safetensors":
-            report["onnx"] = _measure_onnx(report, out_dir, choice, seed, threads)
-        return report
+        return _apply(policy, out_dir, choice, seed, steps, threads, refit, onnx=format != "safetensors")
     except BaseException:
         if created:
             files.remove_if_empty(out_dir)
@@ -168,23 +165,18 @@ def _require_onnx() -> None:
         raise ConfigError("--format onnx needs the onnx extra: pip install 'autocompress[onnx]'")
 
 
-def _measure_onnx(report: dict[str, Any], out_dir: Path, choice: TaskChoice, seed: int | None,
+def _measure_onnx(loaded: Any, base: Any, t: Any, out_dir: Path, example: torch.Tensor, one: torch.Tensor,
                   threads: int) -> dict[str, Any]:
-    """Export the written artifact (and the fp32 base) to ONNX; measure both in ONNX Runtime."""
+    """Export the loaded artifact (and the fp32 base) to ONNX; measure both in ONNX Runtime."""
+    import tempfile
+
     from autocompress.cost.profiling import measure_model
     from autocompress.runtime import OrtModel, export_onnx
 
-    t = get_task(choice.name, **choice.settings)
-    seed = choice.seed if seed is None else seed
-    data = t.data()
-    example, one = data.train.x[:64], data.test.x[:1]
-    loaded = load_artifact(report["artifact"], t.create_model(seed))
     path = export_onnx(loaded, out_dir / "model.onnx", example)
     session = OrtModel(path, threads=threads)
-    import tempfile
-
     with tempfile.TemporaryDirectory() as tmp:  # the fp32 base in the same runtime, for the ratio
-        base_path = export_onnx(base_model(t, seed=seed).eval(), Path(tmp) / "fp32.onnx", example)
+        base_path = export_onnx(base, Path(tmp) / "fp32.onnx", example)
         base_ms = measure_model(OrtModel(base_path, threads=threads), one, threads=threads)
         base_bytes = base_path.stat().st_size
     with torch.no_grad():
@@ -196,7 +188,7 @@ def _measure_onnx(report: dict[str, Any], out_dir: Path, choice: TaskChoice, see
 
 
 def _apply(policy: Policy, out_dir: Path, choice: TaskChoice, seed: int | None, steps: int | None,
-           threads: int, refit: bool) -> dict[str, Any]:
+           threads: int, refit: bool, onnx: bool = False) -> dict[str, Any]:
     from autocompress.cost.profiling.profiler import measure_model
     from autocompress.search import state_checksum
 
@@ -224,7 +216,7 @@ def _apply(policy: Policy, out_dir: Path, choice: TaskChoice, seed: int | None, 
     predicted = dict(policy.meta.get("predicted") or {})
     now = size_report(base, policy, example)
     predicted["file_bytes_now"], predicted["tensor_bytes_now"] = now.file, now.total
-    return {
+    report: dict[str, Any] = {
         "artifact": str(path),
         "task": choice.name,
         "metric_name": t.metric.name,
@@ -250,3 +242,6 @@ def _apply(policy: Policy, out_dir: Path, choice: TaskChoice, seed: int | None, 
             "test_metric": test_metric(t, base),
         },
     }
+    if onnx:  # the same loaded artifact and base, measured in ONNX Runtime
+        report["onnx"] = _measure_onnx(loaded, base, t, out_dir, example, one, threads)
+    return report

@@ -16,23 +16,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 from typing import Any
 
-from autocompress import files
 from autocompress.errors import AutocompressError, ConfigError, nearest
 
 Error = type[AutocompressError]
-
-
-def parse_yaml(text: str, source: str) -> Any:
-    """YAML text as plain data (never executes code); errors as ``source:line:col: message``."""
-    return files.load_yaml(text, source)
-
-
-def read_yaml(path: str | Path, what: str) -> Any:
-    """The one reader of input files (:mod:`autocompress.files`): size limit, UTF-8, one parse."""
-    return files.read_yaml(path, what)
 
 
 def mapping(raw: Any, where: str, error: Error = ConfigError) -> dict[str, Any]:

@@ -13,7 +13,6 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, TypeVar
 
 import optuna
@@ -30,7 +29,7 @@ from autocompress.results import (
     trials_table,
 )
 from autocompress.search import stored_export
-from autocompress.study import StudyRecord, TrialRecord, is_sqlite_file
+from autocompress.study import StudyRecord, TrialRecord
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -70,19 +69,6 @@ class TrialDetail:
     record: TrialRecord
 
 
-def _check_sqlite(url: str) -> None:
-    """Refuse a missing or non-SQLite file: opening it would create an empty database."""
-    path = url.split(":///", 1)[-1]
-    if not path or path == ":memory:":
-        return
-    p = Path(path)
-    if not p.is_file():
-        raise DashboardError(f"storage {url!r}: no such file {str(p)!r}; give the study.db a search wrote "
-                        "(e.g. sqlite:///runs/quickstart/study.db)")
-    if not is_sqlite_file(p):
-        raise DashboardError(f"storage {url!r}: {str(p)!r} is not an SQLite database")
-
-
 def _message(study: str, df: pd.DataFrame, columns: tuple[str, ...]) -> str | None:
     if not {"metric", "size_kb"} <= set(columns):
         return (f"Study {study!r} was not written by `autocompress search` (its objectives are "
@@ -119,12 +105,10 @@ class Source:
         if self.storage_factory is not None:
             self._storage = self.storage_factory()
             return self._storage
-        from autocompress.study import open_storage
+        from autocompress.study import open_existing_storage
 
-        if self.url.startswith("sqlite:"):
-            _check_sqlite(self.url)
-        try:
-            self._storage = open_storage(self.url)
+        try:  # a mistyped path is an error, never a new empty database
+            self._storage = open_existing_storage(self.url)
         except AutocompressError as e:
             raise DashboardError(str(e)) from None
         except Exception as e:  # a driver or schema error: say what it was, keep the page up

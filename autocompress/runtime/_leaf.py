@@ -12,14 +12,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from autocompress.techniques.codec import decode, decode_codes
-from autocompress.techniques.deploy import DeployLeaf
+from autocompress.techniques.deploy import DeployLeaf, act_qparams
+from autocompress.techniques.leaf import run_op
 from autocompress.techniques.quantize import ACT_QMAX
 
 
@@ -35,19 +33,18 @@ class OnnxLeaf(nn.Module):
         super().__init__()
         self.kind, self.spec, cfg = leaf.kind, leaf.spec, leaf.cfg
         self.int8 = leaf.kernel == "int8"
-        storage = {k: getattr(leaf, f"w_{k}") for k in leaf.storage_keys}
+        storage = leaf.stored()
+        self.register_buffer("weight", decode(storage, leaf.weight_shape, cfg).float())  # as the loader decodes it
         if self.int8:
-            codes, scale, zp = decode_codes(storage, leaf.weight_shape, cfg)
-            self.register_buffer("weight", ((codes - _rows(zp, codes)) * _rows(scale, codes)).float())
-            self.register_buffer("w_scale", scale.reshape(-1).float().expand(leaf.weight_shape[0]).clone())
-            self.register_buffer("w_zp", zp.reshape(-1).to(torch.int32).expand(leaf.weight_shape[0]).clone())
+            _, scale, zp = decode_codes(storage, leaf.weight_shape, cfg)
+            rows = leaf.weight_shape[0]
+            self.register_buffer("w_scale", scale.reshape(-1).float().expand(rows).clone())
+            self.register_buffer("w_zp", zp.reshape(-1).to(torch.int32).expand(rows).clone())
             self.w_range = (-128, 127) if cfg.symmetric else (0, 255)
-        else:
-            self.register_buffer("weight", decode(storage, leaf.weight_shape, cfg).float())
         self.register_buffer("bias", None if leaf.bias is None else leaf.bias.detach().float().clone())
         self.act_bits = cfg.act_bits
-        self.act_in = _qparams(leaf.act_in) if cfg.act_bits == 8 else None
-        self.act_out = _qparams(leaf.act_out) if cfg.act_bits == 8 else None
+        self.act_in = act_qparams(leaf.act_in) if cfg.act_bits == 8 else None
+        self.act_out = act_qparams(leaf.act_out) if cfg.act_bits == 8 else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.act_in is not None:
@@ -57,28 +54,7 @@ class OnnxLeaf(nn.Module):
         w = self.weight
         if self.int8:
             w = torch.fake_quantize_per_channel_affine(w, self.w_scale, self.w_zp, 0, *self.w_range)
-        y = self._op(x, w)
+        y = run_op(self.spec, x, w, self.bias)
         if self.act_out is not None:
             y = torch.fake_quantize_per_tensor_affine(y, self.act_out[0], self.act_out[1], 0, ACT_QMAX)
         return y
-
-    def _op(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-        if self.kind == "linear":
-            return F.linear(x, w, self.bias)
-        c = self.spec.conv
-        if c is None:
-            raise RuntimeError(f"a {self.kind} leaf without its conv geometry")
-        padding: Any = c.int_padding if c.int_padding is not None else c.padding
-        if c.padding_mode != "zeros":
-            x = F.pad(x, c.reversed_padding, mode=c.padding_mode)
-            padding = 0
-        fn: Any = F.conv2d if self.kind == "conv2d" else F.conv1d
-        return fn(x, w, self.bias, c.stride, padding, c.dilation, c.groups)
-
-
-def _rows(v: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    return v.reshape(-1, *([1] * (like.dim() - 1))) if v.numel() > 1 else v.reshape(())
-
-
-def _qparams(t: torch.Tensor) -> tuple[float, int]:
-    return float(t[0]), int(t[1])

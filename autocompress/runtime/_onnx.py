@@ -95,10 +95,6 @@ def fold_weight_quantizers(model: Any) -> int:
         elif n.op_type == "Cast" and n.input[0] in consts:
             to = next(a.i for a in n.attribute if a.name == "to")
             consts[n.output[0]] = consts[n.input[0]].astype(helper.tensor_dtype_to_np_dtype(to))
-    consumers: dict[str, int] = {}
-    for n in g.node:
-        for name in n.input:
-            consumers[name] = consumers.get(name, 0) + 1
     folded, keep = 0, []
     for n in g.node:
         if n.op_type == "QuantizeLinear" and n.input[0] in consts and all(x in consts for x in n.input[1:3]):

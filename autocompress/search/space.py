@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from autocompress import fields as f
+from autocompress import files
 from autocompress.errors import ConfigError
 from autocompress.search import _selectors as selector
 from autocompress.search._rules import DistillSpace, Rule, parse_distill, parse_rule
@@ -149,11 +150,11 @@ class SearchSpace:
 
     @classmethod
     def from_yaml(cls, text: str, source: str = "search space") -> SearchSpace:
-        return cls.from_dict(f.parse_yaml(text, source), source)
+        return cls.from_dict(files.load_yaml(text, source), source)
 
     @classmethod
     def load(cls, path: str | Path) -> SearchSpace:
-        return cls.from_dict(f.read_yaml(path, "search space"), str(path))
+        return cls.from_dict(files.read_yaml(path, "search space"), str(path))
 
 
 def load_space(path: str | Path) -> SearchSpace:

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from autocompress import fields as f
+from autocompress import files
 from autocompress.errors import ConfigError
 from autocompress.policy import WEIGHT_BITS
 from autocompress.search._study_parts import (
@@ -196,7 +197,7 @@ class StudyConfig:
 def load_study_config(path: str | Path) -> StudyConfig:
     """Read and validate ``studies/<name>.yaml``."""
     p = Path(path)
-    return StudyConfig.from_dict(f.read_yaml(p, "study"), str(p), base_dir=p.resolve().parent)
+    return StudyConfig.from_dict(files.read_yaml(p, "study"), str(p), base_dir=p.resolve().parent)
 
 
 def _task(raw: Any, where: str) -> str:

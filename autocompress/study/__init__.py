@@ -13,7 +13,7 @@ from autocompress.study import records
 from autocompress.study._batch import batched
 from autocompress.study._budget import POLL_S, BudgetGate, Census, census
 from autocompress.study._claims import Claims, Verdict, candidate_key, reuse
-from autocompress.study._fresh_start import storage_file, undo_on_failure
+from autocompress.study._fresh_start import undo_on_failure
 from autocompress.study._liveness import Liveness
 from autocompress.study._retry import counts, give_up_and_requeue, retried_numbers
 from autocompress.study._storage import (
@@ -25,6 +25,7 @@ from autocompress.study._storage import (
     open_storage,
     retry_delay,
     safe_url,
+    storage_file,
 )
 from autocompress.study.records import RECORD_VERSION, StudyRecord, TrialRecord
 

@@ -14,17 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from autocompress import files
-
-
-def storage_file(url: str) -> Path | None:
-    """The local file an SQLite or journal URL names (None for a server or ``:memory:``)."""
-    if url.startswith("sqlite:"):
-        path = url.split(":///", 1)[-1]
-    elif url.startswith("journal:"):
-        path = url.split("://", 1)[-1]
-    else:
-        return None
-    return Path(path) if path and path != ":memory:" else None
+from autocompress.study._storage import storage_file
 
 
 @contextlib.contextmanager

@@ -68,6 +68,17 @@ def _env_int(name: str, default: int) -> int:
     return int(raw)
 
 
+def storage_file(url: str) -> Path | None:
+    """The local file an SQLite or journal URL names (None for a server or ``:memory:``)."""
+    if url.startswith("sqlite:"):
+        path = url.split(":///", 1)[-1]
+    elif url.startswith("journal:"):
+        path = url.split("://", 1)[-1]
+    else:
+        return None
+    return Path(path) if path and path != ":memory:" else None
+
+
 def open_storage(url: str, workers: int = 1) -> optuna.storages.BaseStorage:
     if url.startswith("sqlite:"):
         if workers > 1:
@@ -76,16 +87,18 @@ def open_storage(url: str, workers: int = 1) -> optuna.storages.BaseStorage:
                 "concurrent writers); use postgresql://... (autocompress worker ... --storage), "
                 "a journal:///shared/path.log file, or --backend ray"
             )
-        path = url.split(":///", 1)[-1]
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        db = storage_file(url)
+        if db is not None:
+            db.parent.mkdir(parents=True, exist_ok=True)
         return _rdb(url, heartbeat=False)
     if url.startswith("journal:"):
         from optuna.storages.journal import JournalFileBackend, JournalStorage
 
-        path = url.split("://", 1)[-1]
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        return JournalStorage(JournalFileBackend(path))
+        log = storage_file(url)
+        if log is None:
+            raise ConfigError(f"storage {url!r}: a journal storage names a file, e.g. journal:///shared/study.log")
+        log.parent.mkdir(parents=True, exist_ok=True)
+        return JournalStorage(JournalFileBackend(str(log)))
     if "://" not in url:
         raise ConfigError(
             f"storage {url!r} is not a URL; use sqlite:///file.db, postgresql://host/db "
@@ -100,8 +113,9 @@ def open_existing_storage(url: str) -> optuna.storages.BaseStorage:
     Reading commands (pareto, export, report, dashboard) never create an empty database
     where a path was mistyped."""
     if url.startswith(("sqlite:", "journal:")):
-        path = url.split(":///", 1)[-1] if url.startswith("sqlite:") else url.split("://", 1)[-1]
-        if not path or path == ":memory:" or not Path(path).is_file():
+        db = storage_file(url)
+        path = str(db) if db is not None else url.split("://", 1)[-1]
+        if db is None or not db.is_file():
             raise ConfigError(f"storage {url!r}: no such file {path!r}; check the path (run `autocompress search` "
                               "first to create the study)")
         if url.startswith("sqlite:") and not is_sqlite_file(path):

@@ -23,7 +23,6 @@ import warnings
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils import parametrize
 
@@ -38,7 +37,7 @@ from autocompress.techniques.kernels import (
     choose_kernel,
     runtime_kernel,
 )
-from autocompress.techniques.leaf import LeafSpec
+from autocompress.techniques.leaf import LeafSpec, run_op
 from autocompress.techniques.quantize import (
     CONFIG_ATTR,
     fake_quant_act,
@@ -115,7 +114,8 @@ class DeployLeaf(nn.Module):
         super()._load_from_state_dict(*args, **kwargs)
         self._rebuild()
 
-    def _storage(self) -> dict[str, torch.Tensor]:
+    def stored(self) -> dict[str, torch.Tensor]:
+        """The packed tensors as the artifact stores them (codes, scales, masks...)."""
         return {k: getattr(self, f"w_{k}") for k in self.storage_keys}
 
     def _choose_kernel(self) -> tuple[Kernel, str | None]:
@@ -126,15 +126,15 @@ class DeployLeaf(nn.Module):
         """Build the runtime (int8 kernel, CSR or dense weight) from the stored tensors."""
         cfg, conv, rt = self.cfg, self.conv, _Runtime()
         if self.kernel == "int8":
-            codes, scale, zp = decode_codes(self._storage(), self.weight_shape, cfg)
+            codes, scale, zp = decode_codes(self.stored(), self.weight_shape, cfg)
             spec = None if conv is None or conv.int_padding is None else int8.ConvSpec(
                 conv.stride, conv.int_padding, conv.dilation, conv.groups)
             rt.int8 = int8.build_int8(
                 self.kind, codes, scale, zp, bits=cfg.weight_bits,
-                symmetric=cfg.symmetric, bias=self.bias, act_in=_qp(self.act_in),
-                act_out=_qp(self.act_out), conv=spec)
+                symmetric=cfg.symmetric, bias=self.bias, act_in=act_qparams(self.act_in),
+                act_out=act_qparams(self.act_out), conv=spec)
         else:
-            w = decode(self._storage(), self.weight_shape, cfg)
+            w = decode(self.stored(), self.weight_shape, cfg)
             if self.kernel == "fp32-sparse":
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")  # "sparse CSR support is in beta"
@@ -160,30 +160,22 @@ class DeployLeaf(nn.Module):
         return y if rt.act_out is None else fake_quant_act(y, *rt.act_out)
 
     def _op(self, x: torch.Tensor) -> torch.Tensor:
-        w, b, c = self._rt.weight, self.bias, self.conv
-        if self.kind == "linear":
-            if w is None:
-                raise RuntimeError("DeployLeaf has no runtime weight")
-            if self.kernel != "fp32-sparse":
-                return F.linear(x, w, b)
+        w, b = self._rt.weight, self.bias
+        if w is None:
+            raise RuntimeError("DeployLeaf has no runtime weight")
+        if self.kind == "linear" and self.kernel == "fp32-sparse":
             x2 = x.reshape(-1, x.shape[-1])
             y = (w @ x2.T).T if b is None else torch.addmm(b[:, None], w, x2.T).T
             return y.reshape(*x.shape[:-1], -1)
-        if c is None:
-            raise RuntimeError(f"DeployLeaf of kind {self.kind!r} has no conv geometry")
-        conv_fn: Any = F.conv2d if self.kind == "conv2d" else F.conv1d
-        padding: Any = c.padding
-        if c.padding_mode != "zeros":
-            x = F.pad(x, c.reversed_padding, mode=c.padding_mode)
-            padding = 0
-        return conv_fn(x, w, b, c.stride, padding, c.dilation, c.groups)
+        return run_op(self.spec, x, w, b)
 
     def extra_repr(self) -> str:
         why = f", fallback={self.fallback_reason!r}" if self.fallback_reason else ""
         return f"{self.kind}, weight={self.weight_shape}, kernel={self.kernel}{why}, {self.cfg}"
 
 
-def _qp(t: torch.Tensor) -> tuple[float, int]:
+def act_qparams(t: torch.Tensor) -> tuple[float, int]:
+    """(scale, zero point) of a stored activation quantiser ``[scale, zp]``."""
     return float(t[0]), int(t[1])
 
 
@@ -245,6 +237,7 @@ __all__ = [
     "ACT_QPARAMS_NBYTES",
     "SPARSE_CSR_MIN_SPARSITY",
     "DeployLeaf",
+    "act_qparams",
     "deploy_state_nbytes",
     "is_compressed_leaf",
     "leaf_weight",

@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import torch
+import torch.nn.functional as F
 from torch import nn
 
 from autocompress.errors import PolicyError
@@ -68,6 +70,21 @@ class LeafSpec:
         return cls(kind, tuple(shape), None if kind == "linear" else ConvArgs.of(leaf))
 
 
+def run_op(spec: LeafSpec, x: torch.Tensor, w: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    """The leaf's dense op on ``x`` with weight ``w`` (its padding mode and geometry applied)."""
+    if spec.kind == "linear":
+        return F.linear(x, w, bias)
+    c = spec.conv
+    if c is None:
+        raise RuntimeError(f"a {spec.kind} leaf without its conv geometry")
+    padding: Any = c.padding
+    if c.padding_mode != "zeros":
+        x = F.pad(x, c.reversed_padding, mode=c.padding_mode)
+        padding = 0
+    fn: Any = F.conv2d if spec.kind == "conv2d" else F.conv1d
+    return fn(x, w, bias, c.stride, padding, c.dilation, c.groups)
+
+
 def _weight(leaf: nn.Module) -> Any:
     from torch.nn.utils import parametrize
 
@@ -75,4 +92,4 @@ def _weight(leaf: nn.Module) -> Any:
     return m.parametrizations["weight"].original if parametrize.is_parametrized(leaf, "weight") else m.weight
 
 
-__all__ = ["ConvArgs", "LeafSpec"]
+__all__ = ["ConvArgs", "LeafSpec", "run_op"]
