@@ -4,7 +4,9 @@
   artifact's own scales and zero points; the exporter writes QuantizeLinear/DequantizeLinear
   pairs (QDQ), which ONNX Runtime fuses into integer kernels (QLinearConv, MatMulInteger...).
   The weights are exactly on their grid, so quantising them again over the full 8-bit range
-  gives back the artifact's codes (``_onnx.fold_weight_quantizers`` stores them as int8);
+  gives back the kernel's codes (``_onnx.fold_weight_quantizers`` stores them as int8): the
+  artifact's codes, or on a CPU without AVX512-VNNI the 7-bit codes the deploy form runs there
+  (``backends.int8.kernel_codes``; ONNX Runtime's u8s8 kernels saturate there too);
 - any other leaf: its decoded fp32 weight (sub-8-bit, codebook and sparse weights decoded once,
   as the artifact's loader does), fake-quantised activations where the policy has 8-bit
   activations, a round trip through fp16 for 16-bit ones.
@@ -15,10 +17,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from autocompress.backends import int8
 from autocompress.techniques.codec import decode, decode_codes
 from autocompress.techniques.deploy import DeployLeaf, act_qparams
 from autocompress.techniques.leaf import run_op
-from autocompress.techniques.quantize import ACT_QMAX
+from autocompress.techniques.quantize import ACT_QMAX, dequantize_weight
 
 
 class OnnxLeaf(nn.Module):
@@ -35,8 +38,10 @@ class OnnxLeaf(nn.Module):
         self.int8 = leaf.kernel == "int8"
         storage = leaf.stored()
         self.register_buffer("weight", decode(storage, leaf.weight_shape, cfg).float())  # as the loader decodes it
-        if self.int8:
-            _, scale, zp = decode_codes(storage, leaf.weight_shape, cfg)
+        if self.int8:  # the codes the int8 kernel runs on this CPU (7-bit ones where 8-bit would saturate)
+            codes, scale, zp, _ = int8.kernel_codes(*decode_codes(storage, leaf.weight_shape, cfg),
+                                                    cfg.weight_bits, cfg.symmetric)
+            self.weight = dequantize_weight(codes, scale, zp).float()
             rows = leaf.weight_shape[0]
             self.register_buffer("w_scale", scale.reshape(-1).float().expand(rows).clone())
             self.register_buffer("w_zp", zp.reshape(-1).to(torch.int32).expand(rows).clone())
