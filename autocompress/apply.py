@@ -203,7 +203,7 @@ def _apply(policy: Policy, out_dir: Path, choice: TaskChoice, seed: int | None, 
     one = data.train.x[:1]
     ev = Evaluator(t, base, finetune, train_on="train+val" if refit else "train")
     trained, result = ev.finetune(policy, seed=seed)
-    deploy = to_deploy(trained)
+    deploy = to_deploy(trained, policy)
     path = out_dir / "model.safetensors"
     info = save_artifact(deploy, policy, path, example)
     policy.save(out_dir / "policy.yaml")

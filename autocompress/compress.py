@@ -53,9 +53,22 @@ def normalise(model: nn.Module) -> nn.Module:
 
 
 def resolve(model: nn.Module, policy: Policy) -> Resolved:
-    """The config of every compressible layer of a normalised model."""
-    names = [n for n, _ in iter_compressible(model)]
-    return Resolved(policy.resolve(names))
+    """The config of every compressible layer of a normalised model, or of its train form.
+
+    A train form's low-rank layer (``Factorized``) is the policy's layer of that name, not
+    its two factors, so a policy resolves to the same configs before and after ``compress``:
+    this is how :func:`to_deploy` gets them, nothing is read off the modules.
+    """
+    return Resolved(policy.resolve(layer_names(model)))
+
+
+def layer_names(model: nn.Module) -> list[str]:
+    """The policy's layer names of ``model``: its compressible leaves, a low-rank layer once."""
+    from autocompress.techniques.lowrank import Factorized
+
+    factored = [n for n, m in model.named_modules() if n and isinstance(m, Factorized)]
+    return [n for n, _ in iter_compressible(model)
+            if not any(n.startswith(f + ".") for f in factored)] + factored
 
 
 def compress(
@@ -91,7 +104,7 @@ def compress(
     if any(c.act_bits < 32 for c in res.configs.values()):
         _calibrate(out, example_input)
     if form == "deploy":
-        out = to_deploy(out)
+        out = _to_deploy(out, res)
     return out
 
 
@@ -150,7 +163,7 @@ def _attach_train_form(model: nn.Module, res: Resolved) -> None:
     for name, _leaf_path, leaf, cfg in weight_leaves(model, res):
         try:
             attach_mask(leaf, cfg, name=name)  # does nothing when no mask is asked for
-            attach_quant(leaf, cfg, name=name)  # records cfg; quantises only when asked
+            attach_quant(leaf, cfg, name=name)  # does nothing at fp32 weights and activations
         except PolicyError as e:
             msg = str(e)
             raise PolicyError(msg if name in msg else f"layers.{name}: {msg}") from None
@@ -162,14 +175,31 @@ def _calibrate(model: nn.Module, example_input: ExampleInput | None) -> None:
     calibrate(model, example_input)
 
 
-def to_deploy(model: nn.Module) -> nn.Module:
-    """Train form -> deploy form, in place: every compressed leaf becomes its deploy module."""
-    from autocompress.techniques.deploy import is_compressed_leaf
+def to_deploy(model: nn.Module, policy: Policy) -> nn.Module:
+    """Train form -> deploy form, in place: every compressed leaf becomes its deploy module.
+
+    ``model`` is what ``compress(..., form="train")`` returned (fine-tuned or not) and
+    ``policy`` the policy it was built from; the per-layer configs are resolved from it again.
+
+    Example::
+
+        train = compress(model, policy, form="train", example_input=x)
+        ...  # fine-tune train
+        deploy = to_deploy(train, policy)
+    """
+    if not isinstance(policy, Policy):
+        raise PolicyError(f"to_deploy(model, policy): policy must be an autocompress.Policy, "
+                          f"got {type(policy).__name__}")
+    return _to_deploy(model, resolve(model, policy))
+
+
+def _to_deploy(model: nn.Module, res: Resolved) -> nn.Module:
+    from autocompress.techniques.deploy import DeployLeaf, needs_deploy
     from autocompress.techniques.deploy import to_deploy as leaf_to_deploy
 
-    targets = [(n, m) for n, m in model.named_modules() if n and is_compressed_leaf(m)]
-    for name, leaf in targets:
-        _set_submodule(model, name, leaf_to_deploy(leaf))
+    for _name, leaf_path, leaf, cfg in weight_leaves(model, res):
+        if needs_deploy(cfg) and not isinstance(leaf, DeployLeaf):  # a tied leaf is done once
+            _set_submodule(model, leaf_path, leaf_to_deploy(leaf, cfg))
     return model.eval()
 
 

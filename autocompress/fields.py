@@ -57,25 +57,26 @@ def as_int(v: Any, where: str, lo: int | None = None, error: Error = ConfigError
 
 def as_float(
     v: Any, where: str, lo: float | None = None, hi: float | None = None, *, open_lo: bool = False,
-    error: Error = ConfigError,
+    open_hi: bool = False, error: Error = ConfigError, field: str | None = None,
 ) -> float:
     ok = not isinstance(v, bool) and isinstance(v, (int, float)) and math.isfinite(v)
     if ok and lo is not None:
         ok = v > lo if open_lo else v >= lo
     if ok and hi is not None:
-        ok = v <= hi
+        ok = v < hi if open_hi else v <= hi
     if not ok:
         rng = (
-            f" in {'(' if open_lo else '['}{lo}, {hi}]" if lo is not None and hi is not None else ""
+            f" in {'(' if open_lo else '['}{lo}, {hi}{')' if open_hi else ']'}"
+            if lo is not None and hi is not None else ""
         )
         rng = rng or (f" {'>' if open_lo else '>='} {lo}" if lo is not None else "")
-        raise error(f"{where}: must be a number{rng}, got {v!r}")
+        raise error(f"{_at(where, field)} must be a number{rng}, got {v!r}")
     return float(v)
 
 
-def as_bool(v: Any, where: str, error: Error = ConfigError) -> bool:
+def as_bool(v: Any, where: str, error: Error = ConfigError, field: str | None = None) -> bool:
     if not isinstance(v, bool):
-        raise error(f"{where}: must be true or false, got {v!r}")
+        raise error(f"{_at(where, field)} must be true or false, got {v!r}")
     return v
 
 
@@ -85,10 +86,22 @@ def as_str(v: Any, where: str, error: Error = ConfigError) -> str:
     return v
 
 
-def one_of(v: Any, options: Sequence[Any], where: str, error: Error = ConfigError) -> Any:
-    if v not in options or isinstance(v, bool) != any(isinstance(o, bool) for o in options):
-        raise error(f"{where}: must be one of {list(options)}, got {v!r}")
+def one_of(v: Any, options: Sequence[Any], where: str, error: Error = ConfigError,
+           field: str | None = None) -> Any:
+    """``v`` if it is one of ``options`` (a bool never stands for 0/1, a float never for an int)."""
+    wrong_type = (isinstance(v, bool) != any(isinstance(o, bool) for o in options)
+                  or (isinstance(v, float) and all(type(o) is int for o in options)))
+    if wrong_type or v not in options:
+        raise error(f"{_at(where, field)} must be one of {list(options)}, got {v!r}")
     return v
+
+
+def _at(where: str, field: str | None) -> str:
+    """``"where:"``, or ``"where: field"`` where messages name the field in the sentence
+    (``layers.fc1: weight_bits must be one of ...``)."""
+    if field:
+        return f"{where}: {field}" if where else field
+    return f"{where}:"
 
 
 def as_list(v: Any, where: str, *, allow_scalar: bool = True, allow_empty: bool = False,

@@ -48,7 +48,7 @@ def main() -> None:
         for name, base, calib, test in _models():
             train = compress(base, INT8, form="train", example_input=calib[:64]).eval()
             calibrate(train, calib)
-            deploy = to_deploy(train)
+            deploy = to_deploy(train, INT8)
             f32 = OrtModel(export_onnx(base, Path(d) / f"{name}-fp32.onnx", calib[:64]))
             i8 = OrtModel(export_onnx(deploy, Path(d) / f"{name}-int8.onnx", calib[:64]))
             for batch in (1, 64):

@@ -82,7 +82,7 @@ def test_codec_and_deploy_reproduce_the_train_form(name: str, cfg: LayerConfig) 
     assert sum(t.numel() * t.element_size() for t in tensors.values()) == storage_nbytes(tuple(raw.shape), cfg)
     with torch.no_grad():
         assert torch.equal(decode(tensors, tuple(raw.shape), cfg), leaf.weight)
-        dep = to_deploy(leaf)
+        dep = to_deploy(leaf, cfg)
         assert dep.kernel != "int8"
         if cfg.act_bits == 8:
             assert "codebook" in (dep.fallback_reason or "")

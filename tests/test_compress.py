@@ -142,3 +142,28 @@ def test_compress_is_deterministic() -> None:
     a = compress(model, policy, form="deploy", example_input=x).state_dict()
     b = compress(model, policy, form="deploy", example_input=x).state_dict()
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.parametrize("name, layers_cfg", [
+    ("tiny-resdw-cnn", {"re:block.\\.expand": {"sparsity": 0.5, "pattern": "channel", "weight_bits": 8},
+                        "head": {"rank": 4, "weight_bits": 4}, "block1.project": {"pattern": "2:4"}}),
+    ("tiny-shared-mlp", {"shared": {"rank": 8, "weight_bits": 8, "act_bits": 8}, "inp": {"pattern": "2:4"}}),
+    ("tiny-transformer", {"re:.*attn\\.q": {"weight_bits": 4, "sparsity": 0.5}, "blocks.0.ff1": {"rank": 4}}),
+])
+def test_to_deploy_of_the_train_form_resolves_the_policy_again(name: str, layers_cfg: dict) -> None:
+    """The deploy form of a (fine-tuned) train form comes from the policy, not from anything
+    left on its modules: to_deploy(train, policy) equals compress(..., form="deploy")."""
+    from autocompress import to_deploy
+
+    model, x = _setup(name)
+    policy = Policy.from_dict({"layers": layers_cfg})
+    train = compress(model, policy, form="train", example_input=x).eval()
+    assert not any(k.startswith("autocompress") for m in train.modules() for k in vars(m))
+    deploy = to_deploy(train, policy)
+    ref = compress(model, policy, form="deploy", example_input=x)
+    assert deploy.state_dict().keys() == ref.state_dict().keys()
+    assert all(torch.equal(a, b) for a, b in zip(deploy.state_dict().values(), ref.state_dict().values(), strict=True))
+    with torch.no_grad():
+        assert torch.equal(deploy(x), ref(x))
+    with pytest.raises(PolicyError, match="policy must be"):
+        to_deploy(train, layers_cfg)  # type: ignore[arg-type]

@@ -99,7 +99,7 @@ def test_gradual_pruning_ends_at_the_policys_exact_sparsity_and_size(task: Task,
     assert torch.equal(fc1.view(-1, 8).sum(dim=1), torch.full((fc1.numel() // 8,), 2))
     assert int(fc1.sum()) == kept["fc1"] and int(fc2.sum()) == kept["fc2"]
     x = task.data().train.x[:4]
-    assert state_bytes(to_deploy(model)) == size_bytes(ev.fresh_base(), policy, x)
+    assert state_bytes(to_deploy(model, policy)) == size_bytes(ev.fresh_base(), policy, x)
     # The schedule matters: the gradual fine-tune's weights differ from the one-shot one's.
     oneshot, _ = Evaluator(task, base, FinetuneConfig(steps=40, eval_every=10, batch_size=32)).finetune(policy)
     assert not torch.equal(model.fc3.weight, oneshot.fc3.weight)

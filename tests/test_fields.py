@@ -19,10 +19,25 @@ from autocompress.search._study_parts import parse_sampler
     (lambda: f.as_list([], "rules"), "must not be an empty list"),
     (lambda: f.check_keys({"stpes": 1}, ("steps",), "finetune"), "did you mean 'steps'"),
     (lambda: f.mapping([1], "budget"), "expected a mapping"),
+    (lambda: f.as_float(1.0, "layers.fc", 0, 1, open_hi=True, field="sparsity"),
+     r"layers.fc: sparsity must be a number in \[0, 1\), got 1.0"),
+    (lambda: f.one_of(8.0, (4, 8), "layers.fc", field="weight_bits"),
+     r"layers.fc: weight_bits must be one of \[4, 8\], got 8.0"),
+    (lambda: f.one_of(True, (0, 1), "x"), r"x: must be one of \[0, 1\], got True"),
 ])
 def test_errors_name_the_field_and_the_value(call, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         call()
+
+
+def test_the_policy_validates_its_fields_here() -> None:
+    """LayerConfig and DistillConfig go through this module, with their own field names."""
+    from autocompress.policy import DistillConfig, LayerConfig
+
+    with pytest.raises(PolicyError, match=r"^layer config: weight_bits must be one of \[2, 3, 4, 5, 6, 8, 16, 32\]"):
+        LayerConfig(weight_bits=8.0)  # type: ignore[arg-type]
+    with pytest.raises(PolicyError, match=r"^distill.temperature must be a number in \(0, 100\], got 0"):
+        DistillConfig(temperature=0)
 
 
 def test_a_caller_chooses_its_error_class() -> None:

@@ -164,7 +164,7 @@ def test_task_metric_of_the_onnx_model_equals_the_artifacts(tmp_path) -> None:
     policy = Policy.from_dict({"default": {"weight_bits": 8, "act_bits": 8}})
     train = compress(base, policy, form="train", example_input=data.train.x[:64]).eval()
     calibrate(train, data.train.x[:256])
-    deploy = to_deploy(train)
+    deploy = to_deploy(train, policy)
     save_artifact(deploy, policy, tmp_path / "m.safetensors", data.train.x[:64])
     loaded = load_artifact(tmp_path / "m.safetensors", task.create_model(0))
     path = export_onnx(loaded, tmp_path / "m.onnx", data.train.x[:64])

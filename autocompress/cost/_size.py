@@ -21,13 +21,6 @@ from autocompress.cost._plan import structural_copy
 from autocompress.policy import LayerConfig, Policy
 
 
-def needs_deploy_module(cfg: LayerConfig) -> bool:
-    """Whether a leaf with this config is replaced by a deploy module (else it stays fp32)."""
-    from autocompress.techniques.sparsify import mask_kind
-
-    return mask_kind(cfg) != "none" or cfg.weight_bits < 32 or cfg.act_bits < 32
-
-
 @dataclass(frozen=True)
 class SizeReport:
     """One walk over the deploy form's tensors, seen four ways.
@@ -58,7 +51,7 @@ class SizeReport:
 
 def size_report(model: nn.Module, policy: Policy, example_input: ExampleInput) -> SizeReport:
     """Sizes of ``compress(model, policy, "deploy")``, computed on a meta copy."""
-    from autocompress.techniques.deploy import deploy_state_nbytes
+    from autocompress.techniques.deploy import deploy_state_nbytes, needs_deploy
 
     meta, res, _ = structural_copy(model, policy, example_input)
     leaves: dict[str, int] = {}
@@ -66,7 +59,7 @@ def size_report(model: nn.Module, policy: Policy, example_input: ExampleInput) -
     replaced: dict[str, list[TensorSpec]] = {}  # state-dict prefix of a replaced leaf -> its tensors
     seen: set[int] = set()  # a tensor shared by two modules is stored once
     for layer, leaf_path, leaf, cfg in weight_leaves(meta, res):
-        if needs_deploy_module(cfg):
+        if needs_deploy(cfg):
             n = leaves[leaf_path] = deploy_state_nbytes(leaf, cfg)
             replaced[f"{leaf_path}." if leaf_path else ""] = _deploy_specs(leaf_path, leaf, cfg)
         else:
@@ -79,18 +72,11 @@ def size_report(model: nn.Module, policy: Policy, example_input: ExampleInput) -
 
 
 def _deploy_specs(leaf_path: str, leaf: nn.Module, cfg: LayerConfig) -> list[TensorSpec]:
-    """The tensors of ``to_deploy(leaf)``, in its state-dict order (see ``DeployLeaf``)."""
-    from autocompress.techniques.codec import tensor_specs
-    from autocompress.techniques.deploy import ACT_QPARAMS_NBYTES, leaf_weight
+    """The tensors of ``to_deploy(leaf, cfg)``, in its state-dict order (see ``DeployLeaf``)."""
+    from autocompress.techniques.deploy import deploy_tensor_specs
 
     pre = f"{leaf_path}." if leaf_path else ""
-    shape = tuple(leaf_weight(leaf).shape)
-    out = [TensorSpec(f"{pre}w_{k}", s, dt) for k, (s, dt) in tensor_specs(shape, cfg).items()]
-    if getattr(leaf, "bias", None) is not None:
-        out.append(TensorSpec(f"{pre}bias", (shape[0],), torch.float32))
-    if cfg.act_bits == 8:
-        out += [TensorSpec(f"{pre}{k}", (ACT_QPARAMS_NBYTES // 4,), torch.float32) for k in ("act_in", "act_out")]
-    return out
+    return [TensorSpec(f"{pre}{k}", s, dt) for k, (s, dt) in deploy_tensor_specs(leaf, cfg).items()]
 
 
 def _stored_specs(meta: nn.Module, replaced: dict[str, list[TensorSpec]]

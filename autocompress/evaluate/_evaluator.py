@@ -104,7 +104,7 @@ class Evaluator:
         self, policy: Policy, callback: Callback | None = None, seed: int = 0
     ) -> tuple[nn.Module, EvalResult]:
         """Like :meth:`evaluate`, and also return the fine-tuned train-form model
-        (``autocompress.to_deploy`` turns it into the artifact)."""
+        (``autocompress.to_deploy(model, policy)`` turns it into the artifact)."""
         start = time.perf_counter()
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)

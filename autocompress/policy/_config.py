@@ -7,6 +7,7 @@ import re
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Literal
 
+from autocompress import fields as rules
 from autocompress.errors import PolicyError
 
 WEIGHT_BITS: tuple[int, ...] = (2, 3, 4, 5, 6, 8, 16, 32)
@@ -85,19 +86,11 @@ FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in fields(LayerConfig))
 
 def check_layer_config(c: LayerConfig, where: str) -> None:
     """Validate the model-independent rules; raise PolicyError naming the field."""
-    if type(c.weight_bits) is not int or c.weight_bits not in WEIGHT_BITS:
-        raise PolicyError(f"{where}: weight_bits must be one of {WEIGHT_BITS}, got {c.weight_bits!r}")
-    if type(c.act_bits) is not int or c.act_bits not in ACT_BITS:
-        raise PolicyError(f"{where}: act_bits must be one of {ACT_BITS}, got {c.act_bits!r}")
-    if c.granularity not in GRANULARITIES:
-        raise PolicyError(
-            f"{where}: granularity must be one of {GRANULARITIES}, got {c.granularity!r}"
-        )
-    if not isinstance(c.symmetric, bool):
-        raise PolicyError(f"{where}: symmetric must be true or false, got {c.symmetric!r}")
-    s = c.sparsity
-    if isinstance(s, bool) or not isinstance(s, (int, float)) or not (0.0 <= s < 1.0) or math.isnan(s):
-        raise PolicyError(f"{where}: sparsity must be a number in [0, 1), got {s!r}")
+    rules.one_of(c.weight_bits, WEIGHT_BITS, where, PolicyError, field="weight_bits")
+    rules.one_of(c.act_bits, ACT_BITS, where, PolicyError, field="act_bits")
+    rules.one_of(c.granularity, GRANULARITIES, where, PolicyError, field="granularity")
+    rules.as_bool(c.symmetric, where, PolicyError, field="symmetric")
+    s = rules.as_float(c.sparsity, where, 0, 1, open_hi=True, error=PolicyError, field="sparsity")
     nm = parse_nm(c.pattern) if isinstance(c.pattern, str) else None
     if c.pattern not in ("unstructured", "channel") and nm is None:
         raise PolicyError(
@@ -113,15 +106,13 @@ def check_layer_config(c: LayerConfig, where: str) -> None:
                 f"{where}: sparsity of an {c.pattern} pattern is {1 - n / m:g}; got {s!r} "
                 "(leave sparsity out, or set it to 1 - N/M)"
             )
-    if not isinstance(c.codebook, bool):
-        raise PolicyError(f"{where}: codebook must be true or false, got {c.codebook!r}")
+    rules.as_bool(c.codebook, where, PolicyError, field="codebook")
     if c.codebook and not 2 <= c.weight_bits <= 8:
         raise PolicyError(
             f"{where}: codebook needs integer weight codes (weight_bits 2..8), got weight_bits "
             f"{c.weight_bits}; set weight_bits to 2..8 or drop codebook"
         )
-    if c.nm_groups not in NM_GROUPS:
-        raise PolicyError(f"{where}: nm_groups must be one of {NM_GROUPS}, got {c.nm_groups!r}")
+    rules.one_of(c.nm_groups, NM_GROUPS, where, PolicyError, field="nm_groups")
     if c.nm_groups != "contiguous" and nm is None:
         raise PolicyError(
             f"{where}: nm_groups={c.nm_groups!r} needs an N:M pattern such as '2:4', got pattern "
@@ -171,11 +162,8 @@ class DistillConfig:
     alpha: float = 0.5
 
     def __post_init__(self) -> None:
-        t, a = self.temperature, self.alpha
-        if isinstance(t, bool) or not isinstance(t, (int, float)) or not (0 < t <= 100):
-            raise PolicyError(f"distill.temperature must be a number in (0, 100], got {t!r}")
-        if isinstance(a, bool) or not isinstance(a, (int, float)) or not (0 <= a <= 1):
-            raise PolicyError(f"distill.alpha must be a number in [0, 1], got {a!r}")
+        rules.as_float(self.temperature, "", 0, 100, open_lo=True, error=PolicyError, field="distill.temperature")
+        rules.as_float(self.alpha, "", 0, 1, error=PolicyError, field="distill.alpha")
 
     def to_dict(self) -> dict[str, float]:
         return {"temperature": float(self.temperature), "alpha": float(self.alpha)}

@@ -13,12 +13,13 @@ construction and after every ``load_state_dict``:
 
 Example::
 
-    deploy = to_deploy(model.fc1)          # fc1 carries attach_mask / attach_quant
+    deploy = to_deploy(model.fc1, cfg)     # fc1 carries attach_mask / attach_quant of cfg
     model.fc1 = deploy                     # same path, state_dict = packed storage
 """
 
 from __future__ import annotations
 
+import math
 import warnings
 from typing import Any
 
@@ -30,7 +31,7 @@ from autocompress.backends import int8
 from autocompress.errors import PolicyError
 from autocompress.graph import kind_of
 from autocompress.policy import LayerConfig
-from autocompress.techniques.codec import decode, decode_codes, encode, storage_nbytes
+from autocompress.techniques.codec import decode, decode_codes, encode, tensor_specs
 from autocompress.techniques.kernels import (
     SPARSE_CSR_MIN_SPARSITY,
     Kernel,
@@ -39,22 +40,30 @@ from autocompress.techniques.kernels import (
 )
 from autocompress.techniques.leaf import LeafSpec, run_op
 from autocompress.techniques.quantize import (
-    CONFIG_ATTR,
     fake_quant_act,
     get_act_quant,
     get_weight_quant,
 )
-from autocompress.techniques.sparsify import get_mask
+from autocompress.techniques.sparsify import get_mask, mask_kind
 
 ACT_QPARAMS_NBYTES = 8  # [scale, zero_point] as fp32, per quantised activation
 
 
-def deploy_state_nbytes(leaf: nn.Module, cfg: LayerConfig) -> int:
-    """Exact bytes of ``to_deploy(leaf).state_dict()`` (works on ``meta`` leaves)."""
+def deploy_tensor_specs(leaf: nn.Module, cfg: LayerConfig) -> dict[str, tuple[tuple[int, ...], torch.dtype]]:
+    """Name -> (shape, dtype) of ``to_deploy(leaf, cfg).state_dict()``, in its order (works on
+    ``meta`` leaves): the one description of what a deploy leaf stores, which the size model reads."""
     shape = tuple(leaf_weight(leaf).shape)
-    bias = getattr(leaf, "bias", None)
-    n = storage_nbytes(shape, cfg) + (shape[0] * 4 if bias is not None else 0)
-    return n + (2 * ACT_QPARAMS_NBYTES if cfg.act_bits == 8 else 0)
+    specs = {f"w_{k}": spec for k, spec in tensor_specs(shape, cfg).items()}
+    if getattr(leaf, "bias", None) is not None:
+        specs["bias"] = ((shape[0],), torch.float32)
+    if cfg.act_bits == 8:
+        specs["act_in"] = specs["act_out"] = ((ACT_QPARAMS_NBYTES // 4,), torch.float32)
+    return specs
+
+
+def deploy_state_nbytes(leaf: nn.Module, cfg: LayerConfig) -> int:
+    """Exact bytes of ``to_deploy(leaf, cfg).state_dict()`` (works on ``meta`` leaves)."""
+    return sum(math.prod(shape) * dt.itemsize for shape, dt in deploy_tensor_specs(leaf, cfg).values())
 
 
 class _Runtime:
@@ -180,23 +189,24 @@ def act_qparams(t: torch.Tensor) -> tuple[float, int]:
 
 
 def is_compressed_leaf(module: nn.Module) -> bool:
-    """Whether ``module`` is a Linear/Conv carrying a mask, quantisation or a recorded config."""
+    """Whether ``module`` is a Linear/Conv carrying a mask or quantisation."""
     if kind_of(module) is None:
         return False
-    return (hasattr(module, CONFIG_ATTR) or get_mask(module) is not None
-            or get_weight_quant(module) is not None or hasattr(module, "act_in"))
+    return get_mask(module) is not None or get_weight_quant(module) is not None or hasattr(module, "act_in")
 
 
-def to_deploy(leaf: nn.Module, cfg: LayerConfig | None = None) -> DeployLeaf:
-    """The deploy module of a train-form leaf (its mask, weight and activation quantisers).
+def needs_deploy(cfg: LayerConfig) -> bool:
+    """Whether a leaf with config ``cfg`` becomes a :class:`DeployLeaf` (the train form
+    attached a mask or quantisers to it); an all-default config stays a plain layer."""
+    return cfg.weight_bits < 32 or cfg.act_bits < 32 or mask_kind(cfg) != "none"
 
-    ``cfg`` defaults to the config :func:`~autocompress.techniques.quantize.attach_quant`
-    recorded on the leaf; a leaf with only a mask is read as unstructured sparsity.
-    """
+
+def to_deploy(leaf: nn.Module, cfg: LayerConfig) -> DeployLeaf:
+    """The deploy module of a train-form leaf (its mask, weight and activation quantisers),
+    built with ``cfg``, the config the train form was built with."""
     if kind_of(leaf) is None:
         raise PolicyError(f"to_deploy needs an nn.Linear/Conv1d/Conv2d, got {type(leaf).__name__}")
     mask = get_mask(leaf)
-    cfg = cfg or getattr(leaf, CONFIG_ATTR, None) or _infer_config(leaf, mask)
     raw = leaf_weight(leaf)
     tensors = encode(raw, mask, cfg)
     act: dict[str, torch.Tensor] = {}
@@ -222,12 +232,6 @@ def leaf_weight(leaf: nn.Module) -> torch.Tensor:
     return m.weight
 
 
-def _infer_config(leaf: nn.Module, mask: torch.Tensor | None) -> LayerConfig:
-    numel = leaf_weight(leaf).numel()
-    pruned = 0 if mask is None else numel - int(mask.sum())
-    return LayerConfig(sparsity=pruned / numel)
-
-
 def state_nbytes(module: nn.Module) -> int:
     """Bytes of a module's state_dict (what an artifact of it ships)."""
     return sum(t.numel() * t.element_size() for t in module.state_dict().values())
@@ -239,8 +243,10 @@ __all__ = [
     "DeployLeaf",
     "act_qparams",
     "deploy_state_nbytes",
+    "deploy_tensor_specs",
     "is_compressed_leaf",
     "leaf_weight",
+    "needs_deploy",
     "runtime_kernel",
     "state_nbytes",
     "to_deploy",

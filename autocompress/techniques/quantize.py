@@ -36,9 +36,7 @@ from autocompress.graph import kind_of
 from autocompress.policy import LayerConfig
 from autocompress.techniques.codebook import kmeans_table, nearest
 from autocompress.techniques.kernels import leaf_kernel
-from autocompress.techniques.sparsify import mask_kind
 
-CONFIG_ATTR = "autocompress_config"  # the LayerConfig attach_quant recorded on the leaf
 EMA_MOMENTUM = 0.9
 ACT_QMAX = 255
 _MIN_SCALE = 1e-12  # an all-zero channel gets this scale (its codes are all zero-point)
@@ -208,10 +206,10 @@ def _quant_output(module: Any, _args: tuple, out: torch.Tensor) -> torch.Tensor:
 
 
 def attach_quant(leaf: nn.Module, cfg: LayerConfig, *, name: str | None = None) -> None:
-    """Record ``cfg`` on ``leaf`` and attach its weight and activation fake-quant, in place.
+    """Attach ``leaf``'s weight and activation fake-quant of ``cfg``, in place.
 
-    Call it for every leaf whose config compresses it (masks only included: the recorded
-    config tells the deploy form the mask's pattern); an all-default config is a no-op.
+    Nothing is recorded on the leaf: the deploy form gets ``cfg`` again from the policy
+    (``compress.to_deploy(model, policy)``); fp32 weights and activations are a no-op.
 
     The weight parametrization goes after any mask (the quantiser sees the masked weight);
     activations get child modules ``act_in`` (and ``act_out`` at 8 bits) run by forward
@@ -225,9 +223,8 @@ def attach_quant(leaf: nn.Module, cfg: LayerConfig, *, name: str | None = None) 
         )
     if get_weight_quant(leaf) is not None or hasattr(leaf, "act_in"):
         raise PolicyError(f"quantisation on layer {where!r}: it is already quantised")
-    if cfg.weight_bits == 32 and cfg.act_bits == 32 and mask_kind(cfg) == "none":
-        return  # nothing to quantise, nothing for the deploy form to read
-    setattr(leaf, CONFIG_ATTR, cfg)  # read by to_deploy (e.g. N:M vs unstructured masks)
+    if cfg.weight_bits == 32 and cfg.act_bits == 32:
+        return  # nothing to quantise
     if cfg.weight_bits < 32:
         per_channel = cfg.granularity == "per_channel"
         on_int8 = cfg.weight_bits <= 8 and leaf_kernel(leaf, cfg) == "int8"
