@@ -7,6 +7,8 @@ The order of composition, the same in both forms, per layer:
 2. low rank: the layer becomes ``Factorized(first, second)`` by truncated SVD;
 3. weight masks: unstructured magnitude or N:M, on every weight leaf of the layer;
 4. quantisation: weight fake-quant after the mask; activation fake-quant on each leaf input;
+   at 8-bit activations a leaf read only by ReLUs quantises its output from 0, and a leaf fed
+   by another through ReLU / max pooling / reshapes shares that leaf's output quantiser;
 5. deploy form only: each leaf becomes its deploy module (packed storage, real kernels).
 
 ``compress`` never modifies the model it is given: it works on a deep copy, so a policy that
@@ -23,8 +25,9 @@ import torch
 from torch import nn
 
 from autocompress.errors import PolicyError
-from autocompress.graph import iter_compressible
+from autocompress.graph import ActLinks, activation_links, iter_compressible
 from autocompress.policy import LayerConfig, Policy
+from autocompress.techniques.quantize import link_quantizers
 
 Form = Literal["train", "deploy"]
 ExampleInput = torch.Tensor | tuple[torch.Tensor, ...]
@@ -100,7 +103,9 @@ def compress(
             "(a batch of real inputs, used for graph tracing and range calibration)"
         )
     out = apply_structure(out, res, example_input)
+    links = _activation_links(out, res)  # traced before any hook or parametrization is attached
     _attach_train_form(out, res)
+    link_quantizers(out, links)
     if any(c.act_bits < 32 for c in res.configs.values()):
         _calibrate(out, example_input)
     if form == "deploy":
@@ -167,6 +172,14 @@ def _attach_train_form(model: nn.Module, res: Resolved) -> None:
         except PolicyError as e:
             msg = str(e)
             raise PolicyError(msg if name in msg else f"layers.{name}: {msg}") from None
+
+
+def _activation_links(model: nn.Module, res: Resolved) -> ActLinks:
+    """For step 4 at 8-bit activations: where only value-keeping ops (ReLU, max pooling,
+    flatten, ...) lie between two layers (``graph.activation_links``)."""
+    if not any(c.act_bits == 8 for c in res.configs.values()):
+        return ActLinks()
+    return activation_links(model)
 
 
 def _calibrate(model: nn.Module, example_input: ExampleInput | None) -> None:

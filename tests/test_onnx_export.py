@@ -191,3 +191,25 @@ def test_apply_format_both_writes_and_measures_the_onnx_model(tmp_path, capsys) 
     assert abs(o["test_metric"] - report["measured"]["test_metric"]) <= 1.0 / n_test + 1e-9
     with pytest.raises(SystemExit):  # argparse: not one of the choices
         main(["apply", str(policy), "-o", str(tmp_path / "bad"), "--format", "tflite"])
+
+
+@pytest.mark.parametrize("pname", ["fp32", "int8", "w4", "int8-2:4"])
+@pytest.mark.parametrize("name", ["tiny-mlp", "tiny-resdw-cnn", "tiny-transformer", "tiny-concat-cnn"])
+def test_the_same_file_runs_in_openvino(name: str, pname: str, tmp_path) -> None:
+    """The file apply writes needs no autocompress and no ONNX Runtime: OpenVINO compiles it
+    for its CPU plugin and agrees with the deploy form (int8: a few output steps, OpenVINO's
+    own integer kernels)."""
+    ov = pytest.importorskip("openvino", reason="OpenVINO is in the onnx extra: pip install 'autocompress[onnx]'")
+    raw, tol = POLICIES[pname]
+    try:
+        deploy, x, path = _run(name, raw, tmp_path)
+    except PolicyError as e:
+        pytest.skip(f"policy does not fit {name}: {e}")
+    xs = x if isinstance(x, tuple) else (x,)
+    # f32 asked for: on CPUs with AMX / AVX512-BF16 the plugin would otherwise run fp32 layers in bf16
+    compiled = ov.Core().compile_model(str(path), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+    got = torch.from_numpy(compiled([t.numpy() for t in xs])[0])
+    with torch.no_grad():
+        ref = deploy(*xs)
+    scale = float(ref.abs().max()) + 1e-6
+    assert float((got - ref).abs().max()) <= max(tol, 1e-4) * 2 * scale

@@ -155,7 +155,9 @@ class Int8Kernel(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         xq = torch.quantize_per_tensor(x.float(), self.in_scale, self.in_zero_point, torch.quint8)
-        return self._op(xq, self.packed, self.out_scale, self.out_zero_point).dequantize()
+        # fbgemm's convolutions answer in channels-last memory; a user's ``.view`` needs the
+        # standard layout (a no-op for Linear outputs)
+        return self._op(xq, self.packed, self.out_scale, self.out_zero_point).dequantize().contiguous()
 
     def extra_repr(self) -> str:
         return f"{self.kind}, engine={engine()}"

@@ -7,7 +7,7 @@ Example::
     export_onnx(compress(model, policy, form="deploy", example_input=x), "model.onnx", x)
 """
 
-from autocompress.runtime._onnx import export_onnx, fold_weight_quantizers, onnx_form
+from autocompress.runtime._onnx import drop_relus_of_nonnegative, export_onnx, fold_weight_quantizers, onnx_form
 from autocompress.runtime._ort import OrtModel
 
-__all__ = ["OrtModel", "export_onnx", "fold_weight_quantizers", "onnx_form"]
+__all__ = ["OrtModel", "drop_relus_of_nonnegative", "export_onnx", "fold_weight_quantizers", "onnx_form"]

@@ -7,7 +7,9 @@ The deploy form is copied, each ``DeployLeaf`` replaced by its standard-op twin
 are physically absent (the deploy form has none) and low-rank layers are two MatMul/Conv
 nodes. Then every QuantizeLinear applied to a constant weight is folded into an int8 / uint8
 initializer (``fold_weight_quantizers``), so the file stores the integer codes and ONNX
-Runtime sees the DequantizeLinear -> op -> QuantizeLinear pattern it fuses into integer kernels.
+Runtime sees the DequantizeLinear -> op -> QuantizeLinear pattern it fuses into integer kernels,
+and ReLUs of already non-negative 8-bit tensors are dropped (``drop_relus_of_nonnegative``), so
+consecutive int8 layers whose quantisers ``compress`` linked run without a float round trip.
 
 Example::
 
@@ -75,6 +77,7 @@ def export_onnx(model: nn.Module, path: str | Path, example_input: torch.Tensor 
                           do_constant_folding=True, dynamic_axes={n: {0: "batch"} for n in [*names, *out_names]})
     graph = onnx.load_from_string(buf.getvalue())
     fold_weight_quantizers(graph)
+    drop_relus_of_nonnegative(graph)
     onnx.checker.check_model(graph)
     files.write_bytes(p, graph.SerializeToString(), "ONNX model")
     return p
@@ -113,6 +116,39 @@ def fold_weight_quantizers(model: Any) -> int:
     g.node.extend(keep)
     _drop_unused(g)
     return folded
+
+
+def drop_relus_of_nonnegative(model: Any) -> int:
+    """Remove each Relu that reads a DequantizeLinear whose zero point is the lowest code
+    (uint8 0, int8 -128): its input is >= 0 already, so it changes nothing, and without it
+    ONNX Runtime keeps the tensor in 8 bits through max pooling and reshapes to the next
+    integer kernel. Returns how many were removed."""
+    from onnx import numpy_helper
+
+    g = model.graph
+    consts = {i.name: numpy_helper.to_array(i) for i in g.initializer}
+    for n in g.node:
+        if n.op_type == "Constant" and n.attribute and n.attribute[0].name == "value":
+            consts[n.output[0]] = numpy_helper.to_array(n.attribute[0].t)
+    nonneg = set()
+    for n in g.node:
+        if n.op_type == "DequantizeLinear" and len(n.input) == 3 and n.input[2] in consts:
+            zp = consts[n.input[2]]
+            if zp.dtype in (np.uint8, np.int8) and np.all(zp == np.iinfo(zp.dtype).min):
+                nonneg.add(n.output[0])
+    outputs = {o.name for o in g.output}
+    drop = {n.output[0]: n.input[0] for n in g.node
+            if n.op_type == "Relu" and n.input[0] in nonneg and n.output[0] not in outputs}
+    if not drop:
+        return 0
+    keep = [n for n in g.node if not (n.op_type == "Relu" and n.output[0] in drop)]
+    for n in keep:
+        for i, name in enumerate(n.input):
+            if name in drop:
+                n.input[i] = drop[name]
+    del g.node[:]
+    g.node.extend(keep)
+    return len(drop)
 
 
 def _drop_unused(g: Any) -> None:

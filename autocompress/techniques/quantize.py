@@ -32,7 +32,7 @@ from torch.nn.utils import parametrize
 
 from autocompress.backends import int8
 from autocompress.errors import PolicyError
-from autocompress.graph import kind_of
+from autocompress.graph import ActLinks, kind_of
 from autocompress.policy import LayerConfig
 from autocompress.techniques.codebook import kmeans_table, nearest
 from autocompress.techniques.kernels import leaf_kernel
@@ -160,6 +160,7 @@ class ActFakeQuant(nn.Module):
             raise PolicyError(f"ActFakeQuant bits must be 8, 16 or 32, got {bits!r}")
         self.bits, self.momentum = bits, momentum
         self.observing = False  # set by calibrate(): record min/max, do not quantise
+        self.relu_only = False  # set by link_quantizers(): only ReLUs read it, so the range starts at 0
         self.register_buffer("lo", torch.zeros(()))
         self.register_buffer("hi", torch.zeros(()))
         self.register_buffer("calibrated", torch.zeros((), dtype=torch.bool))
@@ -182,6 +183,8 @@ class ActFakeQuant(nn.Module):
     @torch.no_grad()
     def _observe(self, x: torch.Tensor) -> None:
         lo, hi = x.amin().float(), x.amax().float()
+        if self.relu_only:
+            lo = torch.zeros_like(lo)
         if not bool(self.calibrated):
             self.lo.copy_(lo)
             self.hi.copy_(hi)
@@ -194,7 +197,43 @@ class ActFakeQuant(nn.Module):
             self.hi.mul_(self.momentum).add_(hi, alpha=1 - self.momentum)
 
     def extra_repr(self) -> str:
-        return f"bits={self.bits}, range=[{float(self.lo):.4g}, {float(self.hi):.4g}]"
+        relu = ", relu_only" if self.relu_only else ""
+        return f"bits={self.bits}, range=[{float(self.lo):.4g}, {float(self.hi):.4g}]{relu}"
+
+
+class SharedActQuant(nn.Module):
+    """A layer's 8-bit input quantiser that is its producer's output quantiser (see
+    :func:`link_quantizers`): same scale and zero point, observes nothing itself. Its input is
+    already on that grid in eval, so quantising it again changes nothing and the exported graph
+    needs no requantisation between the two layers."""
+
+    bits = 8
+
+    def __init__(self, source: ActFakeQuant) -> None:
+        super().__init__()
+        self._source = (source,)  # a tuple: shared with the producer, not a second submodule
+
+    @property
+    def source(self) -> ActFakeQuant:
+        return self._source[0]
+
+    @property
+    def calibrated(self) -> torch.Tensor:
+        return self.source.calibrated
+
+    def qparams(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.source.qparams()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.source.observing or not bool(self.source.calibrated):
+            return x
+        return fake_quant_act(x, *self.qparams())
+
+    def extra_repr(self) -> str:
+        return "shares its producer's output range"
+
+
+ActQuant = ActFakeQuant | SharedActQuant
 
 
 def _quant_input(module: Any, args: tuple) -> tuple:
@@ -250,13 +289,41 @@ def get_weight_quant(leaf: nn.Module) -> WeightFakeQuant | None:
     return None
 
 
-def get_act_quant(leaf: nn.Module) -> tuple[ActFakeQuant | None, ActFakeQuant | None]:
+def get_act_quant(leaf: nn.Module) -> tuple[ActQuant | None, ActQuant | None]:
     """(input, output) activation quantisers attached by :func:`attach_quant`."""
     a_in, a_out = getattr(leaf, "act_in", None), getattr(leaf, "act_out", None)
     return (
-        a_in if isinstance(a_in, ActFakeQuant) else None,
-        a_out if isinstance(a_out, ActFakeQuant) else None,
+        a_in if isinstance(a_in, (ActFakeQuant, SharedActQuant)) else None,
+        a_out if isinstance(a_out, (ActFakeQuant, SharedActQuant)) else None,
     )
+
+
+def link_quantizers(model: nn.Module, links: ActLinks) -> int:
+    """Apply :func:`autocompress.graph.activation_links` to a train form whose leaves carry
+    8-bit activation quantisers, in place; returns how many inputs now share a producer's range.
+
+    - a leaf read only by ReLUs gets an output range from 0 (``relu_only``);
+    - a leaf fed by another leaf's quantised output through value-keeping ops gets that
+      quantiser as its input quantiser (:class:`SharedActQuant`).
+
+    Both keep the model's function (up to the finer output grid) and let ONNX Runtime run
+    consecutive int8 layers without a dequantise / quantise between them.
+    """
+    def out_quant(path: str) -> ActFakeQuant | None:
+        q = getattr(model.get_submodule(path), "act_out", None)
+        return q if isinstance(q, ActFakeQuant) and q.bits == 8 else None
+
+    for path in links.relu_only:
+        q = out_quant(path)
+        if q is not None:
+            q.relu_only = True
+    shared = 0
+    for path, src in links.input_from.items():
+        leaf, q = model.get_submodule(path), out_quant(src)
+        if q is not None and isinstance(getattr(leaf, "act_in", None), ActFakeQuant) and leaf.act_in.bits == 8:
+            leaf.act_in = SharedActQuant(q)
+            shared += 1
+    return shared
 
 
 Batch = torch.Tensor | tuple[torch.Tensor, ...]
