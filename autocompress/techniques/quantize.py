@@ -320,7 +320,8 @@ def link_quantizers(model: nn.Module, links: ActLinks) -> int:
     shared = 0
     for path, src in links.input_from.items():
         leaf, q = model.get_submodule(path), out_quant(src)
-        if q is not None and isinstance(getattr(leaf, "act_in", None), ActFakeQuant) and leaf.act_in.bits == 8:
+        own = getattr(leaf, "act_in", None)
+        if q is not None and isinstance(own, ActFakeQuant) and own.bits == 8:
             leaf.act_in = SharedActQuant(q)
             shared += 1
     return shared
