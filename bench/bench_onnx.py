@@ -1,10 +1,12 @@
-"""The deploy form shipped to ONNX Runtime: latency of fp32 and int8 (QDQ) ONNX exports against
-torch's fp32 model and autocompress's own eager deploy form, same process, same inputs.
+"""The deploy form shipped to ONNX Runtime, against ORT's own recipe: latency, test accuracy and
+file bytes of torch fp32, autocompress's eager deploy form, the fp32 ONNX export, ORT's
+``quantize_static`` int8 of that fp32 file (QDQ, per-channel weights, the same 256
+calibration images), and autocompress's int8 export, in one process, same inputs.
 
 Models: digits-cnn (the quickstart's task, trained base, int8 calibrated on 256 training
 images) and LeNet-5 (random weights: speed does not depend on training; calibrated on its
-example inputs). Batch 1 and 64, 1 thread; medians via ``measure_model`` (thread CPU time at
-1 thread; ONNX Runtime runs on the calling thread with intra_op_num_threads=1).
+example inputs; no accuracy). Batch 1 and 64, 1 thread; medians via ``measure_model`` (thread
+CPU time at 1 thread; ONNX Runtime runs on the calling thread with intra_op_num_threads=1).
 
     python bench/bench_onnx.py
 """
@@ -23,40 +25,73 @@ from autocompress.compress import to_deploy
 from autocompress.cost.profiling import measure_model, steady_allocator
 from autocompress.models import MODELS, create_model
 from autocompress.runtime import OrtModel, export_onnx
-from autocompress.tasks import base_model, get_task
+from autocompress.tasks import base_model, get_task, test_metric
 from autocompress.techniques.quantize import calibrate
 
 INT8 = Policy.from_dict({"default": {"weight_bits": 8, "act_bits": 8}})
 
 
-def _models() -> list[tuple[str, torch.nn.Module, torch.Tensor, torch.Tensor]]:
+def _models() -> list[tuple[str, torch.nn.Module, torch.Tensor, torch.Tensor, object]]:
     task = get_task("digits-cnn")
     data = task.data()
-    out = [("digits-cnn", base_model(task, seed=0, progress=False).eval(), data.train.x[:256], data.test.x[:64])]
+    out = [("digits-cnn", base_model(task, seed=0, progress=False).eval(), data.train.x[:256], data.test.x[:64],
+            task)]
     spec = MODELS.get("lenet-5")
-    out.append(("lenet-5", create_model("lenet-5", seed=0).eval(), spec.example_input(256), spec.example_input(64)))
+    out.append(("lenet-5", create_model("lenet-5", seed=0).eval(), spec.example_input(256), spec.example_input(64),
+                None))
+    return out
+
+
+def ort_quantize_static(fp32: Path, out: Path, calib: torch.Tensor) -> Path:
+    """ONNX Runtime's own static int8 recipe on the fp32 export (QDQ, per-channel int8
+    weights, uint8 activations, min/max calibration on the same images)."""
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
+    class Reader(CalibrationDataReader):
+        def __init__(self) -> None:
+            self.batches = iter([{"input": calib[i:i + 32].numpy()} for i in range(0, len(calib), 32)])
+
+        def get_next(self) -> dict | None:
+            return next(self.batches, None)
+
+    quantize_static(str(fp32), str(out), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
     return out
 
 
 def main() -> None:
+    import logging
+
+    logging.getLogger().setLevel(logging.ERROR)  # quantize_static's pre-processing advice
     steady_allocator()
     print(f"{platform.processor() or platform.machine()}, torch {torch.__version__}, {time.strftime('%Y-%m-%d %H:%M')}")
-    print("| model | batch | torch fp32 ms | torch int8 (eager deploy) | ORT fp32 | ORT int8 QDQ | "
-          "ORT int8 vs torch fp32 | ORT int8 vs ORT fp32 |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| model | batch | torch fp32 ms | torch int8 (eager deploy) | ORT fp32 | ORT quantize_static | "
+          "ours int8 in ORT | ours vs torch fp32 | ours vs ORT fp32 | ours vs quantize_static |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    notes = []
     with tempfile.TemporaryDirectory() as d:
-        for name, base, calib, test in _models():
+        for name, base, calib, test, task in _models():
             train = compress(base, INT8, form="train", example_input=calib[:64]).eval()
             calibrate(train, calib)
             deploy = to_deploy(train, INT8)
-            f32 = OrtModel(export_onnx(base, Path(d) / f"{name}-fp32.onnx", calib[:64]))
-            i8 = OrtModel(export_onnx(deploy, Path(d) / f"{name}-int8.onnx", calib[:64]))
+            f32_path = export_onnx(base, Path(d) / f"{name}-fp32.onnx", calib[:64])
+            qs_path = ort_quantize_static(f32_path, Path(d) / f"{name}-qs.onnx", calib)
+            i8_path = export_onnx(deploy, Path(d) / f"{name}-int8.onnx", calib[:64])
+            f32, qs, i8 = OrtModel(f32_path), OrtModel(qs_path), OrtModel(i8_path)
             for batch in (1, 64):
                 x = test[:batch]
                 with torch.no_grad():
-                    ms = [measure_model(m, x) for m in (base, deploy, f32, i8)]
-                print(f"| {name} | {batch} | {ms[0]:.4f} | {ms[1]:.4f} | {ms[2]:.4f} | {ms[3]:.4f} | "
-                      f"{ms[0] / ms[3]:.2f}x | {ms[2] / ms[3]:.2f}x |")
+                    ms = [measure_model(m, x) for m in (base, deploy, f32, qs, i8)]
+                print(f"| {name} | {batch} | {ms[0]:.4f} | {ms[1]:.4f} | {ms[2]:.4f} | {ms[3]:.4f} | {ms[4]:.4f} | "
+                      f"{ms[0] / ms[4]:.2f}x | {ms[2] / ms[4]:.2f}x | {ms[3] / ms[4]:.2f}x |")
+            sizes = {k: p.stat().st_size for k, p in (("fp32", f32_path), ("quantize_static", qs_path),
+                                                       ("ours", i8_path))}
+            acc = {} if task is None else {k: round(test_metric(task, m), 4)  # type: ignore[arg-type]
+                                            for k, m in (("torch fp32", base), ("ORT fp32", f32),
+                                                         ("quantize_static", qs), ("ours", i8))}
+            notes.append(f"{name}: file bytes {sizes}" + (f"; test accuracy {acc}" if acc else ""))
+    print()
+    print("\n".join(notes))
 
 
 if __name__ == "__main__":

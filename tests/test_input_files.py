@@ -250,3 +250,26 @@ def test_export_output_is_checked_before_reading_the_study(tmp_path: Path,
     _one_line_error(capsys, "missing.db")
     assert not missing.exists() and not other.exists()  # a mistyped storage is not created
     assert not (tmp_path / "p.yaml").exists()
+
+
+def test_a_storage_that_fails_mid_run_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """The study database deleted or made read-only under a running search: optuna raises
+    StorageInternalError from SQLAlchemy; the CLI says what failed in one line, exit 2."""
+    import sqlite3
+
+    import optuna
+
+    from autocompress.cli import _search, main
+
+    def broken(*_a, **_k):
+        try:
+            raise sqlite3.OperationalError("attempt to write a readonly database")
+        except sqlite3.OperationalError as e:
+            raise optuna.exceptions.StorageInternalError("An exception is raised during the commit.") from e
+
+    monkeypatch.setattr(_search, "run", broken)
+    assert main(["search", "studies/quickstart.yaml"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    assert "readonly database" in err and "run again to resume" in err

@@ -74,6 +74,22 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"autocompress {args.command}: interrupted", file=sys.stderr)
         return 130
+    except Exception as e:
+        import optuna
+
+        if not isinstance(e, optuna.exceptions.StorageInternalError):
+            raise
+        if args.debug:
+            traceback.print_exc()
+        root: BaseException = e
+        while root.__cause__ is not None:
+            root = root.__cause__
+        why = " ".join(str(root).split())[:300]
+        print(f"autocompress {args.command}: error: the study storage failed while running "
+              f"({type(root).__name__}: {why}); was it deleted, made read-only or filled up meanwhile? "
+              "Finished trials are kept: fix the storage and run again to resume (--debug shows the traceback)",
+              file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover
