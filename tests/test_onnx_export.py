@@ -44,15 +44,20 @@ def _run(name: str, raw: dict, tmp_path, batch: int = 4):
     return deploy, x, path
 
 
-@pytest.mark.parametrize("pname", sorted(POLICIES))
-@pytest.mark.parametrize("name", TINY)
-def test_onnx_runtime_matches_the_deploy_form(name: str, pname: str, tmp_path) -> None:
-    raw, tol = POLICIES[pname]
+def _run_or_skip(name: str, raw: dict, tmp_path):
+    """(deploy form, inputs as a tuple, ONNX path); skips where the policy cannot fit the model."""
     try:
         deploy, x, path = _run(name, raw, tmp_path)
     except PolicyError as e:
         pytest.skip(f"policy does not fit {name}: {e}")
-    xs = x if isinstance(x, tuple) else (x,)
+    return deploy, x if isinstance(x, tuple) else (x,), path
+
+
+@pytest.mark.parametrize("pname", sorted(POLICIES))
+@pytest.mark.parametrize("name", TINY)
+def test_onnx_runtime_matches_the_deploy_form(name: str, pname: str, tmp_path) -> None:
+    raw, tol = POLICIES[pname]
+    deploy, xs, path = _run_or_skip(name, raw, tmp_path)
     with torch.no_grad():
         ref = deploy(*xs)
     got = OrtModel(path)(*xs)
@@ -201,11 +206,7 @@ def test_the_same_file_runs_in_openvino(name: str, pname: str, tmp_path) -> None
     own integer kernels)."""
     ov = pytest.importorskip("openvino", reason="OpenVINO is in the onnx extra: pip install 'autocompress[onnx]'")
     raw, tol = POLICIES[pname]
-    try:
-        deploy, x, path = _run(name, raw, tmp_path)
-    except PolicyError as e:
-        pytest.skip(f"policy does not fit {name}: {e}")
-    xs = x if isinstance(x, tuple) else (x,)
+    deploy, xs, path = _run_or_skip(name, raw, tmp_path)
     # f32 asked for: on CPUs with AMX / AVX512-BF16 the plugin would otherwise run fp32 layers in bf16
     compiled = ov.Core().compile_model(str(path), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
     got = torch.from_numpy(compiled([t.numpy() for t in xs])[0])

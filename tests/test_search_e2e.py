@@ -24,12 +24,13 @@ ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
 
 
-def _study(tmp_path: Path, trials: int, device: str = "xeon-8480") -> Path:
+def _study(tmp_path: Path, trials: int, device: str = "xeon-8480", batch: int = 1) -> Path:
+    latency = {"device": device} if batch == 1 else {"device": device, "batch": batch}
     study = {
         "name": "tiny",
         "task": "digits-cnn",
         "space": str(ROOT / "search_spaces" / "joint.yaml"),
-        "objectives": {"metric": "maximize", "size": "minimize", "latency": {"device": device}},
+        "objectives": {"metric": "maximize", "size": "minimize", "latency": latency},
         "constraints": {"max_size_kb": 120},
         "budget": {"trials": trials},
         "sampler": {"name": "nsga2", "population_size": 4},
@@ -86,6 +87,23 @@ def test_search_export_apply_round_trip(tmp_path: Path, capsys: pytest.CaptureFi
     refit = json.loads((tmp_path / "refit" / "report.json").read_text())
     assert refit["finetune_data"] == "train+val" and not refit["measured"]["val_held_out"]
     assert refit["measured"]["tensor_bytes"] == report["measured"]["tensor_bytes"]
+
+
+def test_a_search_optimises_onnx_runtime_latency_at_the_named_batch(tmp_path: Path) -> None:
+    """`latency: {device: ort, batch: 16}`: every candidate is exported and timed in ONNX
+    Runtime at batch 16 before training; the objective, the fp32 baseline and the exported
+    policy all name that device and batch."""
+    pytest.importorskip("onnxruntime")
+    study_file = _study(tmp_path, trials=3, device="ort", batch=16)
+    assert main(["search", str(study_file), "--no-progress"]) == 0
+    study = optuna.load_study(study_name="tiny", storage=f"sqlite:///{tmp_path / 'out' / 'study.db'}")
+    assert study.metric_names == ["metric", "size_kb", "latency_ms[ort, batch 16]"]
+    done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(done) == 3 and all(t.values[2] > 0 for t in done)
+    assert len({round(t.values[2], 6) for t in done}) > 1  # measured per candidate, not one figure
+    policy_file = tmp_path / "policy.yaml"
+    assert main(["export", str(study_file), "--trial", str(done[0].number), "-o", str(policy_file)]) == 0
+    assert Policy.load(policy_file).meta["provenance"]["latency_device"] == "ort, batch 16"
 
 
 def test_bad_input_exits_2_with_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -12,6 +12,9 @@ def add_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--task", default="digits-cnn", help="task whose model is checked")
     p.add_argument("--data-dir", default=None, help="data directory for tasks that read files")
     p.add_argument("--policies", type=int, default=20, help="number of random policies")
+    p.add_argument("--device", choices=("local", "ort"), default="local",
+                   help="local: score the latency models against measurements of the eager deploy form; "
+                        "ort: how repeatable the ONNX Runtime device's per-candidate measurement is")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--batch", type=int, default=1, help="batch size of the timed input")
     p.add_argument("--seed", type=int, default=0)
@@ -45,6 +48,12 @@ def run(args: argparse.Namespace) -> int:
     task = get_task(name, **settings)
     model = task.create_model(0).eval()
     x = task.example_input()[: args.batch]
+    if args.device == "ort":
+        from autocompress.cost.profiling.check import run_ort_check
+
+        print(run_ort_check(model, x, n_policies=args.policies, seed=args.seed, threads=args.threads, name=name,
+                            policies=policies).table())
+        return 0
     report = run_check(model, x, n_policies=args.policies, seed=args.seed, threads=args.threads, name=name,
                        rounds=args.rounds, interleave=args.interleave, policies=policies,
                        calibration=CALIBRATION_POLICIES if args.calibration is None else args.calibration)

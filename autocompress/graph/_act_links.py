@@ -30,13 +30,14 @@ from autocompress.graph._groups import _Tracer
 from autocompress.graph._layers import kind_of
 
 _RELU_MODULES = (nn.ReLU,)
-_RELU_FUNCTIONS = {F.relu, torch.relu, torch.relu_}
+_RELU_FUNCTIONS: set[object] = {F.relu, torch.relu, torch.relu_}
 _RELU_METHODS = {"relu", "relu_"}
 _KEEP_MODULES = (nn.ReLU, nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d, nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d,
                  nn.Flatten, nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Identity)
-_KEEP_FUNCTIONS = {F.relu, torch.relu, torch.relu_, torch.flatten, F.max_pool1d, F.max_pool2d, F.max_pool3d,
-                   F.adaptive_max_pool1d, F.adaptive_max_pool2d, F.dropout, torch.squeeze, torch.unsqueeze,
-                   torch.permute, torch.reshape, torch.transpose, operator.getitem}
+_KEEP_FUNCTIONS: set[object] = {
+    F.relu, torch.relu, torch.relu_, torch.flatten, F.max_pool1d, F.max_pool2d, F.max_pool3d,
+    F.adaptive_max_pool1d, F.adaptive_max_pool2d, F.dropout, torch.squeeze, torch.unsqueeze,
+    torch.permute, torch.reshape, torch.transpose, operator.getitem}
 _KEEP_METHODS = {"relu", "relu_", "flatten", "view", "reshape", "contiguous", "permute", "transpose",
                  "squeeze", "unsqueeze", "clone", "detach"}
 
@@ -76,19 +77,21 @@ def activation_links(model: nn.Module) -> ActLinks:
 
 
 def _is_relu(node: fx.Node, modules: dict[str, nn.Module]) -> bool:
-    if node.op == "call_module":
-        return isinstance(modules.get(str(node.target)), _RELU_MODULES)
-    if node.op == "call_function":
-        return node.target in _RELU_FUNCTIONS
-    return node.op == "call_method" and node.target in _RELU_METHODS
+    return _is_op(node, modules, _RELU_MODULES, _RELU_FUNCTIONS, _RELU_METHODS)
 
 
 def _keeps_values(node: fx.Node, modules: dict[str, nn.Module]) -> bool:
+    return _is_op(node, modules, _KEEP_MODULES, _KEEP_FUNCTIONS, _KEEP_METHODS)
+
+
+def _is_op(node: fx.Node, modules: dict[str, nn.Module], classes: tuple[type[nn.Module], ...],
+           functions: set[object], methods: set[str]) -> bool:
+    """Whether ``node`` calls one of these module classes, functions or tensor methods."""
     if node.op == "call_module":
-        return isinstance(modules.get(str(node.target)), _KEEP_MODULES)
+        return isinstance(modules.get(str(node.target)), classes)
     if node.op == "call_function":
-        return node.target in _KEEP_FUNCTIONS
-    return node.op == "call_method" and node.target in _KEEP_METHODS
+        return node.target in functions
+    return node.op == "call_method" and node.target in methods
 
 
 def _producer(arg: object, modules: dict[str, nn.Module], calls: dict[str, list[fx.Node]]) -> str | None:

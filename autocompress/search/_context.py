@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from autocompress.cost import file_bytes, plan
+from autocompress.cost import file_bytes
 from autocompress.evaluate import Evaluator
 from autocompress.graph import channel_groups, layers
 from autocompress.policy import Policy
@@ -18,8 +18,6 @@ from autocompress.search._latency import LatencyPredictor, latency_predictor
 from autocompress.search.study_config import StudyConfig
 from autocompress.tasks import Task, base_model, get_task
 
-LATENCY_BATCH = 1  # latency is predicted and measured for one sample at a time
-
 
 @dataclass
 class SearchContext:
@@ -27,7 +25,7 @@ class SearchContext:
     task: Task
     base: nn.Module
     example: torch.Tensor  # a real training batch: tracing and calibration
-    latency_input: torch.Tensor  # batch of LATENCY_BATCH: latency plans
+    latency_input: torch.Tensor  # a batch of the study's latency.batch (1 unless it names one)
     bound: BoundSpace
     evaluator: Evaluator
     latency: LatencyPredictor | None
@@ -58,7 +56,7 @@ class SearchContext:
     def latency_of(self, policy: Policy) -> float | None:
         if self.latency is None:
             return None
-        return self.latency.predict(plan(self.base, policy, self.latency_input)).total_ms
+        return self.latency.predict(policy).total_ms
 
 
 def state_checksum(model: nn.Module) -> str:
@@ -112,6 +110,13 @@ def bind_space(cfg: StudyConfig, base: nn.Module, example: torch.Tensor, task: T
     return space.bind(infos, groups)
 
 
+def batch_of(x: torch.Tensor, n: int) -> torch.Tensor:
+    """``n`` samples of ``x`` (repeated when it holds fewer): the latency batch."""
+    if len(x) >= n:
+        return x[:n]
+    return x.repeat(-(-n // len(x)), *([1] * (x.dim() - 1)))[:n]
+
+
 def build_context(cfg: StudyConfig, progress: bool = True,
                   base_state: Mapping[str, torch.Tensor] | None = None) -> SearchContext:
     task = get_task(cfg.task, **dict(cfg.task_settings))
@@ -119,9 +124,10 @@ def build_context(cfg: StudyConfig, progress: bool = True,
     # first: a mistake in it fails in seconds, before the base model is trained.
     bound = bind_space(cfg, task.create_model(cfg.seed).eval(), task.data().train.x[:64], task)
     task, base, example = load_base(cfg, progress, base_state, task)
-    latency_input = example[:LATENCY_BATCH]
+    latency_input = batch_of(example if len(example) >= cfg.latency_batch else task.data().train.x,
+                             cfg.latency_batch)
     device = cfg.latency_device
-    latency = latency_predictor(device, base, latency_input) if device else None
+    latency = latency_predictor(device, base, latency_input, calibration=example) if device else None
     identity = Policy()
     return SearchContext(
         cfg=cfg,
@@ -134,6 +140,6 @@ def build_context(cfg: StudyConfig, progress: bool = True,
         latency=latency,
         fp32_bytes=file_bytes(base, identity, example),
         fp32_latency_ms=(
-            latency.predict(plan(base, identity, latency_input)).total_ms if latency else None
+            latency.predict(identity).total_ms if latency else None
         ),
     )

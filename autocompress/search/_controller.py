@@ -75,12 +75,14 @@ def open_study(cfg: StudyConfig, storage: str | optuna.storages.BaseStorage | No
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        study.set_metric_names([_metric_label(o.name, o.device) for o in cfg.objectives])
+        study.set_metric_names([_metric_label(o.name, o.device, o.batch) for o in cfg.objectives])
     return study
 
 
-def _metric_label(name: str, device: str | None) -> str:
-    return {"metric": "metric", "size": "size_kb"}.get(name, f"latency_ms[{device}]")
+def _metric_label(name: str, device: str | None, batch: int = 1) -> str:
+    from autocompress.search._latency import device_label
+
+    return {"metric": "metric", "size": "size_kb"}.get(name, f"latency_ms[{device_label(str(device), batch)}]")
 
 
 def recover_stale(study: optuna.Study) -> int:

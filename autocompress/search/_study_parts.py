@@ -25,9 +25,12 @@ class Objective:
     name: ObjectiveName
     direction: Direction
     device: str | None = None
+    batch: int = 1  # latency: the batch size it is predicted / measured at
 
     def to_dict(self) -> Any:
-        return {"device": self.device} if self.name == "latency" else self.direction
+        if self.name != "latency":
+            return self.direction
+        return {"device": self.device} if self.batch == 1 else {"device": self.device, "batch": self.batch}
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,7 @@ class Constraints:
     max_latency_ms: float | None = None
     min_metric: float | None = None
     device: str | None = None  # latency device when latency is not an objective
+    batch: int = 1  # its batch size
 
 
 @dataclass(frozen=True)
@@ -82,11 +86,12 @@ def parse_objectives(raw: Any, where: str) -> tuple[Objective, ...]:
         w = f.join(where, name)
         if name == "latency":
             m = f.mapping(v, w) if v is not None else {}
-            f.check_keys(m, ("device", "direction"), w)
+            f.check_keys(m, ("device", "direction", "batch"), w)
             if "device" not in m:
                 raise ConfigError(f"{w}: needs a device, e.g. `latency: {{device: x86-server}}`")
             f.one_of(m.get("direction", "minimize"), ("minimize",), f.join(w, "direction"))
-            out.append(Objective("latency", "minimize", f.as_str(m["device"], f.join(w, "device"))))
+            out.append(Objective("latency", "minimize", f.as_str(m["device"], f.join(w, "device")),
+                                 f.as_int(m.get("batch", 1), f.join(w, "batch"), 1)))
             continue
         allowed = ("maximize", "minimize") if name == "metric" else ("minimize",)
         d = v.get("direction") if isinstance(v, dict) else v
@@ -96,7 +101,7 @@ def parse_objectives(raw: Any, where: str) -> tuple[Objective, ...]:
 
 def parse_constraints(raw: Any, where: str) -> Constraints:
     raw = f.mapping(raw, where)
-    f.check_keys(raw, ("max_size_kb", "max_latency_ms", "min_metric", "device"), where)
+    f.check_keys(raw, ("max_size_kb", "max_latency_ms", "min_metric", "device", "batch"), where)
 
     def pos(k: str) -> float | None:
         v = raw.get(k)
@@ -109,6 +114,7 @@ def parse_constraints(raw: Any, where: str) -> Constraints:
         max_latency_ms=pos("max_latency_ms"),
         min_metric=None if mm is None else f.as_float(mm, f.join(where, "min_metric")),
         device=None if dev is None else f.as_str(dev, f.join(where, "device")),
+        batch=f.as_int(raw.get("batch", 1), f.join(where, "batch"), 1),
     )
 
 

@@ -116,6 +116,12 @@ class StudyConfig:
         dev = next((o.device for o in self.objectives if o.name == "latency"), None)
         return dev or self.constraints.device
 
+    @property
+    def latency_batch(self) -> int:
+        """The batch size latency is predicted / measured at (``batch`` beside the device)."""
+        obj = next((o for o in self.objectives if o.name == "latency"), None)
+        return obj.batch if obj is not None else self.constraints.batch
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
@@ -123,7 +129,8 @@ class StudyConfig:
             "task_settings": dict(self.task_settings),
             "space": self.space.to_dict(),
             "objectives": {o.name: o.to_dict() for o in self.objectives},
-            "constraints": {k: v for k, v in asdict(self.constraints).items() if v is not None},
+            "constraints": {k: v for k, v in asdict(self.constraints).items()
+                            if v is not None and not (k == "batch" and v == 1)},
             "budget": {k: v for k, v in asdict(self.budget).items() if v is not None},
             "sampler": {"name": self.sampler.name, **dict(self.sampler.settings)},
             "seed": self.seed,

@@ -11,6 +11,7 @@ The predictors themselves are in :mod:`autocompress.cost.latency` and never time
 """
 
 from autocompress.cost.profiling._local import measure_profile, profile_device
+from autocompress.cost.profiling._ort import OrtTimer
 from autocompress.cost.profiling._policies import channel_policy, prunable_groups, random_policy
 from autocompress.cost.profiling._timing import clock_for, steady_allocator, time_ms, torch_threads
 from autocompress.cost.profiling.check import CheckReport, local_device, mape, run_check, spearman, within
@@ -27,6 +28,7 @@ from autocompress.cost.profiling.profiler import (
 __all__ = [
     "CALIBRATION_POLICIES",
     "CheckReport",
+    "OrtTimer",
     "channel_policy",
     "clock_for",
     "deploy_leaf",

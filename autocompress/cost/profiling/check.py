@@ -200,3 +200,37 @@ def run_check(model: nn.Module, example_input: Any, *, n_policies: int = 20, see
                                    spearman(pred, report.measured_ms),
                                    within(pred, report.measured_ms)))
     return report
+
+
+def run_ort_check(model: nn.Module, example_input: Any, *, n_policies: int = 20, seed: int = 0,
+                  threads: int = 1, name: str = "model", policies: Sequence[Policy] | None = None) -> CheckReport:
+    """The ``ort`` device measures each candidate end to end, so what there is to check is how
+    repeatable its figure is: every policy's figure as the search gets it (one export, one
+    session) against a second, independent export and session timed after all the first ones.
+    MAPE / Spearman / within +-10% then say how much of a difference between two candidates is
+    noise of this machine."""
+    from autocompress.compress import compress
+    from autocompress.cost.profiling._ort import OrtTimer
+
+    rng = random.Random(seed)
+    groups = prunable_groups(model, example_input)
+    chosen = [Policy(), *policies] if policies is not None else None
+    report = CheckReport(name, threads)
+    kept: list[Policy] = []
+    for i in range(n_policies if chosen is None else len(chosen)):
+        policy = chosen[i] if chosen is not None else (Policy() if i == 0 else random_policy(model, groups, rng))
+        try:
+            compress(model, policy, form="deploy", example_input=example_input)
+        except PolicyError as e:
+            report.skipped.append(f"policy {i}: {e}")
+            continue
+        kept.append(policy)
+    first, second = (OrtTimer(model, example_input, threads=threads) for _ in range(2))
+    search = [first.measure(p) for p in kept]
+    report.measured_ms = [second.measure(p) for p in kept]
+    if report.measured_ms:
+        report.drift = OrtTimer(model, example_input, threads=threads).measure(kept[0]) / report.measured_ms[0] - 1.0
+    report.predicted_ms[OrtTimer.MODEL] = search
+    report.scores.append(Score(OrtTimer.MODEL, OrtTimer.DEVICE, len(search), mape(search, report.measured_ms),
+                               spearman(search, report.measured_ms), within(search, report.measured_ms)))
+    return report
