@@ -8,7 +8,7 @@
   on the real deploy kernels before the prediction (cached on disk, keyed by the machine
   fingerprint), so figures are measured, not guessed.
 - ``ort``: ONNX Runtime on this machine, each candidate exported and timed end to end
-  (``cost.profiling._ort.OrtTimer``; needs the onnx extra);
+  (``cost.profiling.OrtTimer``; needs the onnx extra);
 - any other name (``xeon-8480``, ``a100``, ``h100``, ``orin``, ``cortex-a76``): the analytic
   roofline model on that device's published-spec profile.
 
