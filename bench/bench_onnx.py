@@ -9,10 +9,17 @@ example inputs; no accuracy). Batch 1 and 64, 1 thread; medians via ``measure_mo
 CPU time at 1 thread; ONNX Runtime runs on the calling thread with intra_op_num_threads=1).
 
     python bench/bench_onnx.py
+    python bench/bench_onnx.py --study runs/digits-ort-b64/study.db   # + that study's front points
+
+With ``--study`` (a digits-cnn study), every Pareto-front point is fine-tuned again as ``apply``
+does (the study's fine-tune, seed and data), turned into its deploy form, exported and timed in
+the same table, with its test accuracy and file bytes: the search's own candidates against the
+baselines, all in one process.
 """
 
 from __future__ import annotations
 
+import argparse
 import platform
 import tempfile
 import time
@@ -59,36 +66,66 @@ def ort_quantize_static(fp32: Path, out: Path, calib: torch.Tensor) -> Path:
     return out
 
 
+def _front_points(study_ref: str, base: torch.nn.Module, task: object) -> list[tuple[str, torch.nn.Module]]:
+    """(label, fine-tuned deploy form) of every front point of a digits-cnn study."""
+    from autocompress.evaluate import Evaluator
+    from autocompress.results import front_table, stored_policy
+    from autocompress.search import open_study
+
+    opened = open_study(study_ref)
+    cfg = opened.config
+    if cfg.task != "digits-cnn":
+        raise SystemExit(f"--study: a digits-cnn study is needed, got task {cfg.task!r}")
+    front = set(front_table(opened.study)["trial"])
+    out = []
+    for t in opened.study.get_trials(deepcopy=False):
+        policy = stored_policy(t) if t.number in front else None
+        if policy is None:
+            continue
+        trained, _ = Evaluator(task, base, cfg.finetune).finetune(policy, seed=cfg.seed)  # type: ignore[arg-type]
+        out.append((f"front trial {t.number}", to_deploy(trained, policy)))
+    return out
+
+
 def main() -> None:
     import logging
 
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--study", default=None, help="a digits-cnn study (file or storage): add its front points")
+    args = parser.parse_args()
     logging.getLogger().setLevel(logging.ERROR)  # quantize_static's pre-processing advice
     steady_allocator()
     print(f"{platform.processor() or platform.machine()}, torch {torch.__version__}, {time.strftime('%Y-%m-%d %H:%M')}")
     print("| model | batch | torch fp32 ms | torch int8 (eager deploy) | ORT fp32 | ORT quantize_static | "
-          "ours int8 in ORT | ours vs torch fp32 | ours vs ORT fp32 | ours vs quantize_static |")
+          "ours in ORT | ours vs torch fp32 | ours vs ORT fp32 | ours vs quantize_static |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     notes = []
     with tempfile.TemporaryDirectory() as d:
         for name, base, calib, test, task in _models():
             train = compress(base, INT8, form="train", example_input=calib[:64]).eval()
             calibrate(train, calib)
-            deploy = to_deploy(train, INT8)
+            candidates = [("uniform int8", to_deploy(train, INT8))]
+            if args.study and task is not None:
+                candidates += _front_points(args.study, base, task)
             f32_path = export_onnx(base, Path(d) / f"{name}-fp32.onnx", calib[:64])
             qs_path = ort_quantize_static(f32_path, Path(d) / f"{name}-qs.onnx", calib)
-            i8_path = export_onnx(deploy, Path(d) / f"{name}-int8.onnx", calib[:64])
-            f32, qs, i8 = OrtModel(f32_path), OrtModel(qs_path), OrtModel(i8_path)
-            for batch in (1, 64):
-                x = test[:batch]
-                with torch.no_grad():
-                    ms = [measure_model(m, x) for m in (base, deploy, f32, qs, i8)]
-                print(f"| {name} | {batch} | {ms[0]:.4f} | {ms[1]:.4f} | {ms[2]:.4f} | {ms[3]:.4f} | {ms[4]:.4f} | "
-                      f"{ms[0] / ms[4]:.2f}x | {ms[2] / ms[4]:.2f}x | {ms[3] / ms[4]:.2f}x |")
-            sizes = {k: p.stat().st_size for k, p in (("fp32", f32_path), ("quantize_static", qs_path),
-                                                       ("ours", i8_path))}
+            f32, qs = OrtModel(f32_path), OrtModel(qs_path)
+            sizes = {"fp32": f32_path.stat().st_size, "quantize_static": qs_path.stat().st_size}
             acc = {} if task is None else {k: round(test_metric(task, m), 4)  # type: ignore[arg-type]
                                             for k, m in (("torch fp32", base), ("ORT fp32", f32),
-                                                         ("quantize_static", qs), ("ours", i8))}
+                                                         ("quantize_static", qs))}
+            for i, (label, deploy) in enumerate(candidates):
+                path = export_onnx(deploy, Path(d) / f"{name}-{i}.onnx", calib[:64])
+                ours = OrtModel(path)
+                sizes[label] = path.stat().st_size
+                if task is not None:
+                    acc[label] = round(test_metric(task, ours), 4)  # type: ignore[arg-type]
+                for batch in (1, 64):
+                    x = test[:batch]
+                    with torch.no_grad():
+                        ms = [measure_model(m, x) for m in (base, deploy, f32, qs, ours)]
+                    print(f"| {name}, {label} | {batch} | {ms[0]:.4f} | {ms[1]:.4f} | {ms[2]:.4f} | {ms[3]:.4f} | "
+                          f"{ms[4]:.4f} | {ms[0] / ms[4]:.2f}x | {ms[2] / ms[4]:.2f}x | {ms[3] / ms[4]:.2f}x |")
             notes.append(f"{name}: file bytes {sizes}" + (f"; test accuracy {acc}" if acc else ""))
     print()
     print("\n".join(notes))
