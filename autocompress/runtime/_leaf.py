@@ -32,15 +32,19 @@ class OnnxLeaf(nn.Module):
     w_scale: torch.Tensor
     w_zp: torch.Tensor
 
-    def __init__(self, leaf: DeployLeaf) -> None:
+    def __init__(self, leaf: DeployLeaf, weight_codes: bool = False) -> None:
         super().__init__()
         self.kind, self.spec, cfg = leaf.kind, leaf.spec, leaf.cfg
         self.int8 = leaf.kernel == "int8"
+        # with weight_codes, weight-only 2..8-bit codes also ship as int8/uint8 initialisers
+        # behind a DequantizeLinear (3.6x smaller files; ONNX Runtime then runs them slower)
+        self.codes = weight_codes and cfg.weight_bits <= 8 and not cfg.codebook
         storage = leaf.stored()
         self.register_buffer("weight", decode(storage, leaf.weight_shape, cfg).float())  # as the loader decodes it
-        if self.int8:  # the codes the int8 kernel runs on this CPU (7-bit ones where 8-bit would saturate)
-            codes, scale, zp, _ = int8.kernel_codes(*decode_codes(storage, leaf.weight_shape, cfg),
-                                                    cfg.weight_bits, cfg.symmetric)
+        if self.int8 or self.codes:
+            codes, scale, zp = decode_codes(storage, leaf.weight_shape, cfg)
+            if self.int8:  # the codes the int8 kernel runs on this CPU (7-bit ones where 8-bit would saturate)
+                codes, scale, zp, _ = int8.kernel_codes(codes, scale, zp, cfg.weight_bits, cfg.symmetric)
             self.weight = dequantize_weight(codes, scale, zp).float()
             rows = leaf.weight_shape[0]
             self.register_buffer("w_scale", scale.reshape(-1).float().expand(rows).clone())
@@ -57,7 +61,7 @@ class OnnxLeaf(nn.Module):
         elif self.act_bits == 16:
             x = x.to(torch.float16).to(torch.float32)
         w = self.weight
-        if self.int8:
+        if self.int8 or self.codes:
             w = torch.fake_quantize_per_channel_affine(w, self.w_scale, self.w_zp, 0, *self.w_range)
         y = run_op(self.spec, x, w, self.bias)
         if self.act_out is not None:

@@ -37,25 +37,29 @@ from autocompress.techniques.deploy import DeployLeaf
 OPSET = 17
 
 
-def onnx_form(model: nn.Module) -> nn.Module:
+def onnx_form(model: nn.Module, *, weight_codes: bool = False) -> nn.Module:
     """A copy of the deploy form with every ``DeployLeaf`` as exportable standard ops (tied
     leaves stay tied: one replacement per leaf object)."""
     out = copy.deepcopy(model).eval()
     made: dict[int, OnnxLeaf] = {}
     for name, mod in list(out.named_modules(remove_duplicate=False)):
         if isinstance(mod, DeployLeaf):
-            twin = made.setdefault(id(mod), OnnxLeaf(mod))
+            twin = made.setdefault(id(mod), OnnxLeaf(mod, weight_codes))
             parent_path, _, attr = name.rpartition(".")
             setattr(out.get_submodule(parent_path) if parent_path else out, attr, twin)
     return out
 
 
 def export_onnx(model: nn.Module, path: str | Path, example_input: torch.Tensor | tuple[torch.Tensor, ...],
-                *, opset: int = OPSET) -> Path:
+                *, opset: int = OPSET, weight_codes: bool = False) -> Path:
     """Write ``model`` (a deploy form, or any plain model) to ``path`` as ONNX; returns the path.
 
     ``example_input``: a batch (or a tuple of batches for several inputs); the batch
-    dimension of every input and output is dynamic.
+    dimension of every input and output is dynamic. ``weight_codes``: also store the 2..8-bit
+    codes of weight-only layers (fp32 activations) as int8/uint8 initialisers behind a
+    DequantizeLinear instead of their decoded fp32 weights: on the digits CNN at 4 bits the
+    file is 3.6x smaller (44.9 vs 163.4 KB) but ONNX Runtime ran it about 2.5x slower at batch 64
+    (it dequantises the weights on every run), so the default ships decoded weights.
     """
     try:
         import onnx
@@ -64,7 +68,7 @@ def export_onnx(model: nn.Module, path: str | Path, example_input: torch.Tensor 
     p = files.check_output_file(path, "ONNX model")
     inputs = example_input if isinstance(example_input, tuple) else (example_input,)
     names = [f"input{i}" if len(inputs) > 1 else "input" for i in range(len(inputs))]
-    twin = onnx_form(model)
+    twin = onnx_form(model, weight_codes=weight_codes)
     with torch.no_grad():
         outputs = twin(*inputs)
     n_out = len(outputs) if isinstance(outputs, (tuple, list)) else 1
