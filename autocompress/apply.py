@@ -23,6 +23,7 @@ from autocompress import files
 from autocompress.artifact import load_artifact, save_artifact, state_bytes
 from autocompress.compress import to_deploy
 from autocompress.cost import size_report
+from autocompress.cost.profiling import OrtTimer, timing_batch
 from autocompress.errors import ConfigError
 from autocompress.evaluate import Evaluator, FinetuneConfig
 from autocompress.policy import Policy
@@ -200,7 +201,10 @@ def _apply(policy: Policy, out_dir: Path, choice: TaskChoice, seed: int | None, 
     expected = policy.record.provenance.base_sha256
     data = t.data()
     example = data.train.x[:64]
-    one = data.train.x[:1]
+    prov = policy.record.provenance
+    batch = max(prov.latency_batch or 1, 1)  # measured at the batch the study optimised
+    one = timing_batch(data.train.x, batch)
+    on_ort = prov.latency_model == OrtTimer.MODEL  # the study timed candidates in ONNX Runtime
     ev = Evaluator(t, base, finetune, train_on="train+val" if refit else "train")
     trained, result = ev.finetune(policy, seed=seed)
     deploy = to_deploy(trained, policy)
@@ -209,8 +213,12 @@ def _apply(policy: Policy, out_dir: Path, choice: TaskChoice, seed: int | None, 
     policy.save(out_dir / "policy.yaml")
     loaded = load_artifact(path, t.create_model(seed))
     with torch.no_grad():
-        lat = measure_model(loaded, one, threads=threads)
-        base_lat = measure_model(base, one, threads=threads)
+        if on_ort:  # measured where the search measured: the artifact exported, in ONNX Runtime
+            timer = OrtTimer(base, one, example, threads=threads)
+            lat, base_lat = timer.time_model(loaded), timer.time_model(base)
+        else:
+            lat = measure_model(loaded, one, threads=threads)
+            base_lat = measure_model(base, one, threads=threads)
     test_scores = score_parts(loaded, data.test, t.metric)  # the metric, and its parts if any
     parts = {k: v for k, v in test_scores.items() if k != t.metric.name}
     predicted = dict(policy.meta.get("predicted") or {})
@@ -230,6 +238,8 @@ def _apply(policy: Policy, out_dir: Path, choice: TaskChoice, seed: int | None, 
             "tensor_bytes": info.tensor_bytes,
             "latency_ms": lat,
             "latency_threads": threads,
+            "latency_batch": batch,
+            "latency_runtime": "onnxruntime" if on_ort else "torch",
             "val_metric": validation_metric(t, loaded),
             "val_held_out": not refit,
             "test_metric": test_scores[t.metric.name],

@@ -104,6 +104,12 @@ def test_a_search_optimises_onnx_runtime_latency_at_the_named_batch(tmp_path: Pa
     policy_file = tmp_path / "policy.yaml"
     assert main(["export", str(study_file), "--trial", str(done[0].number), "-o", str(policy_file)]) == 0
     assert Policy.load(policy_file).meta["provenance"]["latency_device"] == "ort, batch 16"
+    assert Policy.load(policy_file).meta["provenance"]["latency_batch"] == 16
+    # apply measures where the search measured: ONNX Runtime, batch 16, against the fp32 base there
+    assert main(["apply", str(policy_file), "-o", str(tmp_path / "applied")]) == 0
+    measured = json.loads((tmp_path / "applied" / "report.json").read_text())["measured"]
+    assert measured["latency_batch"] == 16 and measured["latency_runtime"] == "onnxruntime"
+    assert measured["latency_ms"] > 0
 
 
 def test_bad_input_exits_2_with_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -63,8 +63,10 @@ def run(args: argparse.Namespace) -> int:
     pred, meas = report["predicted"], report["measured"]
     rows = [("size (file bytes)", pred.get("size_bytes") if "tensor_bytes" in pred else None, meas["file_bytes"]),
             ("size (tensor bytes)", pred.get("tensor_bytes", pred.get("size_bytes")), meas["tensor_bytes"]),
-            ("latency ms (1 thread, batch 1)", pred.get("latency_ms"), meas["latency_ms"]),
-            ("  latency predicted for / measured on", pred.get("latency_device") or "-", "this machine"),
+            (f"latency ms ({meas['latency_threads']} thread, batch {meas['latency_batch']})", pred.get("latency_ms"),
+             meas["latency_ms"]),
+            ("  latency predicted for / measured on", pred.get("latency_device") or "-",
+             "ORT here" if meas["latency_runtime"] == "onnxruntime" else "torch here"),
             (f"validation {report['metric_name']}" + ("" if meas["val_held_out"] else " (trained on)"),
              pred.get("metric"), meas["val_metric"]),
             (f"test {report['metric_name']}", None, meas["test_metric"])]
@@ -76,7 +78,8 @@ def run(args: argparse.Namespace) -> int:
     if "onnx" in report:
         o = report["onnx"]
         print(f"ONNX ({o['path']}, ONNX Runtime, {o['latency_threads']} thread): {o['file_bytes']} file bytes, "
-              f"{o['latency_ms']:.4g} ms at batch 1 (ONNX fp32 base {o['fp32_latency_ms']:.4g} ms: "
+              f"{o['latency_ms']:.4g} ms at batch {meas['latency_batch']} "
+              f"(ONNX fp32 base {o['fp32_latency_ms']:.4g} ms: "
               f"{o['fp32_latency_ms'] / o['latency_ms']:.2f}x), test {report['metric_name']} {o['test_metric']:.4f}, "
               f"max |ONNX - artifact| {o['max_abs_diff_vs_artifact']:.3g}")
     fp32 = report["fp32"]

@@ -67,6 +67,7 @@ class Provenance:
     base_sha256: str | None = None
     latency_model: str | None = None
     latency_device: str | None = None
+    latency_batch: int | None = None
     versions: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -179,7 +180,7 @@ def _predicted(raw: Any, where: str) -> Predicted:
 
 def _provenance(raw: Any, where: str) -> Provenance:
     m = _mapping(raw, where, ("task", "task_settings", "seed", "base_sha256", "latency_model",
-                              "latency_device", "versions"))
+                              "latency_device", "latency_batch", "versions"))
     sha = _text(m.get("base_sha256"), f"{where}.base_sha256")
     if sha is not None and not _SHA256.match(sha):
         raise PolicyError(f"{where}.base_sha256: must be 64 lowercase hex digits, got {_short(sha)}")
@@ -190,6 +191,7 @@ def _provenance(raw: Any, where: str) -> Provenance:
         base_sha256=sha,
         latency_model=_text(m.get("latency_model"), f"{where}.latency_model"),
         latency_device=_text(m.get("latency_device"), f"{where}.latency_device"),
+        latency_batch=_int(m.get("latency_batch"), f"{where}.latency_batch"),
         versions=_scalars(m.get("versions"), f"{where}.versions", as_str=True),
     )
 

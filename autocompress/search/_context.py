@@ -50,6 +50,7 @@ class SearchContext:
             "base_sha256": state_checksum(self.base),
             "latency_model": self.latency.model if self.latency else None,
             "latency_device": self.latency.device if self.latency else None,
+            "latency_batch": self.cfg.latency_batch if self.latency else None,
             "versions": {"autocompress": __version__, "torch": torch.__version__, "optuna": optuna.__version__},
         }
 
@@ -110,13 +111,6 @@ def bind_space(cfg: StudyConfig, base: nn.Module, example: torch.Tensor, task: T
     return space.bind(infos, groups)
 
 
-def batch_of(x: torch.Tensor, n: int) -> torch.Tensor:
-    """``n`` samples of ``x`` (repeated when it holds fewer): the latency batch."""
-    if len(x) >= n:
-        return x[:n]
-    return x.repeat(-(-n // len(x)), *([1] * (x.dim() - 1)))[:n]
-
-
 def build_context(cfg: StudyConfig, progress: bool = True,
                   base_state: Mapping[str, torch.Tensor] | None = None) -> SearchContext:
     task = get_task(cfg.task, **dict(cfg.task_settings))
@@ -124,8 +118,10 @@ def build_context(cfg: StudyConfig, progress: bool = True,
     # first: a mistake in it fails in seconds, before the base model is trained.
     bound = bind_space(cfg, task.create_model(cfg.seed).eval(), task.data().train.x[:64], task)
     task, base, example = load_base(cfg, progress, base_state, task)
-    latency_input = batch_of(example if len(example) >= cfg.latency_batch else task.data().train.x,
-                             cfg.latency_batch)
+    from autocompress.cost.profiling import timing_batch
+
+    latency_input = timing_batch(example if len(example) >= cfg.latency_batch else task.data().train.x,
+                                 cfg.latency_batch)
     device = cfg.latency_device
     latency = latency_predictor(device, base, latency_input, calibration=example) if device else None
     identity = Policy()

@@ -13,7 +13,7 @@ The predictors themselves are in :mod:`autocompress.cost.latency` and never time
 from autocompress.cost.profiling._local import measure_profile, profile_device
 from autocompress.cost.profiling._ort import OrtTimer
 from autocompress.cost.profiling._policies import channel_policy, prunable_groups, random_policy
-from autocompress.cost.profiling._timing import clock_for, steady_allocator, time_ms, torch_threads
+from autocompress.cost.profiling._timing import clock_for, steady_allocator, time_ms, timing_batch, torch_threads
 from autocompress.cost.profiling.check import CheckReport, local_device, mape, run_check, spearman, within
 from autocompress.cost.profiling.profiler import (
     CALIBRATION_POLICIES,
@@ -47,6 +47,7 @@ __all__ = [
     "spearman",
     "steady_allocator",
     "time_ms",
+    "timing_batch",
     "torch_threads",
     "within",
 ]

@@ -70,10 +70,15 @@ class OrtTimer:
 
     def _time(self, policy: Policy) -> float:
         from autocompress.compress import compress
+
+        return self.time_model(compress(self.base, policy, form="deploy", example_input=self.calibration))
+
+    def time_model(self, model: nn.Module) -> float:
+        """Median milliseconds of ``model`` (a deploy form, e.g. a loaded artifact) exported and
+        run in ONNX Runtime at this timer's batch and threads (not cached)."""
         from autocompress.runtime import OrtModel, export_onnx
 
-        deploy = compress(self.base, policy, form="deploy", example_input=self.calibration)
         with tempfile.TemporaryDirectory() as tmp:
-            path = export_onnx(deploy, Path(tmp) / "candidate.onnx", self.example)
+            path = export_onnx(model, Path(tmp) / "candidate.onnx", self.example)
             session = OrtModel(path, threads=self.threads)
         return measure_model(session, self.example, threads=self.threads)

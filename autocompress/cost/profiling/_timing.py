@@ -65,6 +65,13 @@ def steady_allocator() -> bool:
         mallopt(_M_TRIM_THRESHOLD, 2 * _MMAP_THRESHOLD))
 
 
+def timing_batch(x: torch.Tensor, n: int) -> torch.Tensor:
+    """``n`` samples of ``x`` (repeated when it holds fewer): an input to time a model at batch ``n``."""
+    if len(x) >= n:
+        return x[:n]
+    return x.repeat(-(-n // len(x)), *([1] * (x.dim() - 1)))[:n]
+
+
 def time_ms(fn: Callable[[], object], *, warmup: int = 5, repeats: int = 21,
             min_block_ms: float = 2.0, clock: Clock = "wall", rounds: int = 3) -> float:
     """Milliseconds of one call of ``fn`` (no grad, GC paused): the minimum over ``rounds``
