@@ -40,16 +40,17 @@ class OnnxLeaf(nn.Module):
         # behind a DequantizeLinear (3.6x smaller files; ONNX Runtime then runs them slower)
         self.codes = weight_codes and cfg.weight_bits <= 8 and not cfg.codebook
         storage = leaf.stored()
-        self.register_buffer("weight", decode(storage, leaf.weight_shape, cfg).float())  # as the loader decodes it
         if self.int8 or self.codes:
             codes, scale, zp = decode_codes(storage, leaf.weight_shape, cfg)
             if self.int8:  # the codes the int8 kernel runs on this CPU (7-bit ones where 8-bit would saturate)
                 codes, scale, zp, _ = int8.kernel_codes(codes, scale, zp, cfg.weight_bits, cfg.symmetric)
-            self.weight = dequantize_weight(codes, scale, zp).float()
+            self.register_buffer("weight", dequantize_weight(codes, scale, zp).float())
             rows = leaf.weight_shape[0]
             self.register_buffer("w_scale", scale.reshape(-1).float().expand(rows).clone())
             self.register_buffer("w_zp", zp.reshape(-1).to(torch.int32).expand(rows).clone())
             self.w_range = (-128, 127) if cfg.symmetric else (0, 255)
+        else:
+            self.register_buffer("weight", decode(storage, leaf.weight_shape, cfg).float())  # as the loader does
         self.register_buffer("bias", None if leaf.bias is None else leaf.bias.detach().float().clone())
         self.act_bits = cfg.act_bits
         self.act_in = act_qparams(leaf.act_in) if cfg.act_bits == 8 else None

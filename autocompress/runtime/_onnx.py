@@ -90,18 +90,10 @@ def export_onnx(model: nn.Module, path: str | Path, example_input: torch.Tensor 
 def fold_weight_quantizers(model: Any) -> int:
     """Replace each QuantizeLinear of a constant (a weight) by its integer initializer; returns
     how many were folded. The DequantizeLinear after it then reads the stored codes."""
-    from onnx import helper, numpy_helper
+    from onnx import numpy_helper
 
     g = model.graph
-    consts: dict[str, np.ndarray] = {i.name: numpy_helper.to_array(i) for i in g.initializer}
-    for n in g.node:  # exporters also write constants as Constant nodes, and cast them (zero points)
-        if n.op_type == "Constant" and n.attribute and n.attribute[0].name == "value":
-            consts[n.output[0]] = numpy_helper.to_array(n.attribute[0].t)
-        elif n.op_type == "Identity" and n.input[0] in consts:
-            consts[n.output[0]] = consts[n.input[0]]
-        elif n.op_type == "Cast" and n.input[0] in consts:
-            to = next(a.i for a in n.attribute if a.name == "to")
-            consts[n.output[0]] = consts[n.input[0]].astype(helper.tensor_dtype_to_np_dtype(to))
+    consts = _constants(g)
     folded, keep = 0, []
     for n in g.node:
         if n.op_type == "QuantizeLinear" and n.input[0] in consts and all(x in consts for x in n.input[1:3]):
@@ -127,13 +119,8 @@ def drop_relus_of_nonnegative(model: Any) -> int:
     (uint8 0, int8 -128): its input is >= 0 already, so it changes nothing, and without it
     ONNX Runtime keeps the tensor in 8 bits through max pooling and reshapes to the next
     integer kernel. Returns how many were removed."""
-    from onnx import numpy_helper
-
     g = model.graph
-    consts = {i.name: numpy_helper.to_array(i) for i in g.initializer}
-    for n in g.node:
-        if n.op_type == "Constant" and n.attribute and n.attribute[0].name == "value":
-            consts[n.output[0]] = numpy_helper.to_array(n.attribute[0].t)
+    consts = _constants(g)
     nonneg = set()
     for n in g.node:
         if n.op_type == "DequantizeLinear" and len(n.input) == 3 and n.input[2] in consts:
@@ -153,6 +140,23 @@ def drop_relus_of_nonnegative(model: Any) -> int:
     del g.node[:]
     g.node.extend(keep)
     return len(drop)
+
+
+def _constants(g: Any) -> dict[str, np.ndarray]:
+    """Every tensor of graph ``g`` known without running it: initializers, Constant nodes, and
+    Identity / Cast of those (exporters write zero points that way)."""
+    from onnx import helper, numpy_helper
+
+    consts: dict[str, np.ndarray] = {i.name: numpy_helper.to_array(i) for i in g.initializer}
+    for n in g.node:
+        if n.op_type == "Constant" and n.attribute and n.attribute[0].name == "value":
+            consts[n.output[0]] = numpy_helper.to_array(n.attribute[0].t)
+        elif n.op_type == "Identity" and n.input[0] in consts:
+            consts[n.output[0]] = consts[n.input[0]]
+        elif n.op_type == "Cast" and n.input[0] in consts:
+            to = next(a.i for a in n.attribute if a.name == "to")
+            consts[n.output[0]] = consts[n.input[0]].astype(helper.tensor_dtype_to_np_dtype(to))
+    return consts
 
 
 def _drop_unused(g: Any) -> None:

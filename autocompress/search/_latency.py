@@ -96,4 +96,4 @@ def latency_predictor(device: str, base: nn.Module, example: torch.Tensor, threa
         profile_plan(plan, table, threads=threads)  # time unseen leaf configurations first
         return measured.predict(plan, profile)
 
-    return LatencyPredictor(measured.name, label if label != device else profile.name, predict)
+    return LatencyPredictor(measured.name, device_label(profile.name, int(example.shape[0])), predict)

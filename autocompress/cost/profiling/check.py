@@ -209,24 +209,23 @@ def run_ort_check(model: nn.Module, example_input: Any, *, n_policies: int = 20,
     session) against a second, independent export and session timed after all the first ones.
     MAPE / Spearman / within +-10% then say how much of a difference between two candidates is
     noise of this machine."""
-    from autocompress.compress import compress
     from autocompress.cost.profiling._ort import OrtTimer
 
     rng = random.Random(seed)
     groups = prunable_groups(model, example_input)
     chosen = [Policy(), *policies] if policies is not None else None
     report = CheckReport(name, threads)
+    first, second = (OrtTimer(model, example_input, threads=threads) for _ in range(2))
     kept: list[Policy] = []
+    search: list[float] = []
     for i in range(n_policies if chosen is None else len(chosen)):
         policy = chosen[i] if chosen is not None else (Policy() if i == 0 else random_policy(model, groups, rng))
         try:
-            compress(model, policy, form="deploy", example_input=example_input)
+            search.append(first.measure(policy))  # the figure the search would get
         except PolicyError as e:
             report.skipped.append(f"policy {i}: {e}")
             continue
         kept.append(policy)
-    first, second = (OrtTimer(model, example_input, threads=threads) for _ in range(2))
-    search = [first.measure(p) for p in kept]
     report.measured_ms = [second.measure(p) for p in kept]
     if report.measured_ms:
         report.drift = OrtTimer(model, example_input, threads=threads).measure(kept[0]) / report.measured_ms[0] - 1.0
