@@ -9,7 +9,7 @@ example inputs; no accuracy). Batch 1 and 64, 1 thread; medians via ``measure_mo
 CPU time at 1 thread; ONNX Runtime runs on the calling thread with intra_op_num_threads=1).
 
     python bench/bench_onnx.py
-    python bench/bench_onnx.py --study runs/digits_ort_b64/study.db   # + that study's front points
+    python bench/bench_onnx.py --study runs/quickstart/study.db   # + that study's front points
 
 With ``--study`` (a digits-cnn study), every Pareto-front point is fine-tuned again as ``apply``
 does (the study's fine-tune, seed and data), turned into its deploy form, exported and timed in
