@@ -83,7 +83,7 @@ def compress(
     """Return a compressed copy of ``model``; ``model`` itself is never modified.
 
     ``example_input`` (a batch) is needed for channel pruning (graph tracing) and to
-    calibrate activation ranges (``act_bits`` < 32).
+    calibrate activation ranges (``act_bits`` < 32, except dynamic ones: ``act_dynamic``).
 
     Example::
 
@@ -96,7 +96,8 @@ def compress(
         raise PolicyError(f"policy must be an autocompress.Policy, got {type(policy).__name__}")
     out = normalise(copy.deepcopy(model))
     res = resolve(out, policy)
-    needs_input = bool(res.channel_ratios()) or any(c.act_bits < 32 for c in res.configs.values())
+    calibrated = any(c.act_bits < 32 and not c.act_dynamic for c in res.configs.values())
+    needs_input = bool(res.channel_ratios()) or calibrated
     if needs_input and example_input is None:
         raise PolicyError(
             "this policy prunes channels or quantises activations: pass example_input= "
@@ -106,7 +107,7 @@ def compress(
     links = _activation_links(out, res)  # traced before any hook or parametrization is attached
     _attach_train_form(out, res)
     link_quantizers(out, links)
-    if any(c.act_bits < 32 for c in res.configs.values()):
+    if calibrated:
         _calibrate(out, example_input)
     if form == "deploy":
         out = _to_deploy(out, res)
@@ -177,7 +178,7 @@ def _attach_train_form(model: nn.Module, res: Resolved) -> None:
 def _activation_links(model: nn.Module, res: Resolved) -> ActLinks:
     """For step 4 at 8-bit activations: where only value-keeping ops (ReLU, max pooling,
     flatten, ...) lie between two layers (``graph.activation_links``)."""
-    if not any(c.act_bits == 8 for c in res.configs.values()):
+    if not any(c.static_act8 for c in res.configs.values()):
         return ActLinks()
     return activation_links(model)
 

@@ -1,4 +1,4 @@
-"""Real int8 CPU kernels (x86 / fbgemm) for Linear, Conv1d and Conv2d.
+"""Real int8 CPU kernels (x86 / fbgemm) for Linear, Conv1d and Conv2d, and dynamic int8 Linear.
 
 The only module that touches torch's quantized engine (``torch.ops.quantized`` prepack and
 kernels, the ops under ``torch.ao.nn.quantized``; deprecated, but the working int8 CPU
@@ -6,6 +6,10 @@ kernels of this torch): keeping them behind this file lets the backend change wi
 touching the deploy modules. The ops are called directly, which packs each weight once
 (the ``torch.ao`` modules pack an empty weight first). Inputs and outputs are float32: the input is quantised
 to uint8 with calibrated parameters, the int8 kernel runs, the uint8 output is dequantised.
+
+Dynamic int8 (:func:`build_int8_dynamic`, Linear only): torch's ``quantized::linear_dynamic``
+computes the uint8 scale and zero point of each input from its min/max (0 included) over the
+whole tensor, runs the same int8 GEMM and answers in float32 (no output quantisation).
 
 Weights of 2..8 bits are int8 codes with the same scale. Asymmetric weights (unsigned codes
 ``c`` with zero point ``z``) become ``c - 2^(b-1)`` with zero point ``z - 2^(b-1)``: the same
@@ -201,3 +205,29 @@ def build_int8(
         # quantize_per_tensor warns once per process: let that happen here, silenced.
         torch.quantize_per_tensor(torch.zeros(1), 1.0, 0, torch.quint8)
     return Int8Kernel(kind, packed, act_in, act_out)
+
+
+class Int8DynamicKernel(nn.Module):
+    """float32 in -> uint8 with this input's own range -> int8 GEMM -> float32 out."""
+
+    def __init__(self, packed: Any) -> None:
+        super().__init__()
+        self.packed = packed
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # reduce_range=False: the full uint8 input range; on CPUs without AVX512-VNNI the
+        # weights are 7-bit codes (kernel_codes), so fbgemm's int16 pair sums cannot saturate
+        return _QOPS.linear_dynamic(x.float(), self.packed, False)
+
+    def extra_repr(self) -> str:
+        return f"linear, dynamic activations, engine={engine()}"
+
+
+def build_int8_dynamic(codes: torch.Tensor, scale: torch.Tensor, zero_point: torch.Tensor, *,
+                       bits: int, symmetric: bool, bias: torch.Tensor | None) -> Int8DynamicKernel:
+    """A dynamic int8 Linear from integer weight codes (as :func:`build_int8`)."""
+    b = None if bias is None else bias.detach().float()
+    codes, scale, zero_point, bits = kernel_codes(codes, scale, zero_point, bits, symmetric)
+    with _packing_engine():
+        packed = _QOPS.linear_prepack(_qweight(codes, scale, zero_point, bits, symmetric), b)
+    return Int8DynamicKernel(packed)

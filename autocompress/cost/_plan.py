@@ -43,6 +43,7 @@ class LeafPlan:
     pattern: str
     kernel: Kernel
     codebook: bool = False  # weight_bits index a k-means table (decoded to fp32 at load)
+    act_dynamic: bool = False  # 8-bit input range computed at run time (kernel int8-dynamic)
 
 
 def to_meta(x: ExampleInput) -> ExampleInput:
@@ -113,6 +114,7 @@ def plan(model: nn.Module, policy: Policy, example_input: ExampleInput) -> list[
                 pattern=cfg.pattern,
                 kernel=leaf_kernel(leaf, cfg),
                 codebook=cfg.codebook,
+                act_dynamic=cfg.act_dynamic,
             )
         )
     return out

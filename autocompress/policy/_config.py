@@ -31,6 +31,12 @@ class LayerConfig:
 
     - ``weight_bits``: 32 = float32 (not quantised), 16 = float16 storage, 2..8 = integer.
     - ``act_bits``: bits of the layer's input (and, at 8, output) activations; 32 = float.
+    - ``act_dynamic`` (``act_bits: 8`` and 2..8-bit weights on a Linear only): the input's
+      uint8 scale and zero point are computed from each input tensor as it arrives (its
+      min/max over the whole tensor, 0 included: what torch's ``quantize_dynamic`` and ONNX
+      Runtime's ``DynamicQuantizeLinear`` do), not calibrated once; the output stays float.
+      The standard CPU recipe for transformers: no calibration set, and no static range for
+      activations whose range moves from input to input.
     - ``granularity`` / ``symmetric``: weight scale per output channel or per tensor.
     - ``sparsity`` in [0, 1) with ``pattern``: ``"unstructured"`` (magnitude),
       ``"channel"`` (output channels removed, with their coupled group) or ``"N:M"``
@@ -51,6 +57,7 @@ class LayerConfig:
 
     weight_bits: int = 32
     act_bits: int = 32
+    act_dynamic: bool = False
     granularity: Granularity = "per_channel"
     symmetric: bool = True
     sparsity: float = 0.0
@@ -68,6 +75,11 @@ class LayerConfig:
     @property
     def nm(self) -> tuple[int, int] | None:
         return parse_nm(self.pattern)
+
+    @property
+    def static_act8(self) -> bool:
+        """8-bit activations with calibrated (static) ranges on input and output."""
+        return self.act_bits == 8 and not self.act_dynamic
 
     @property
     def is_identity(self) -> bool:
@@ -88,6 +100,13 @@ def check_layer_config(c: LayerConfig, where: str) -> None:
     """Validate the model-independent rules; raise PolicyError naming the field."""
     rules.one_of(c.weight_bits, WEIGHT_BITS, where, PolicyError, field="weight_bits")
     rules.one_of(c.act_bits, ACT_BITS, where, PolicyError, field="act_bits")
+    rules.as_bool(c.act_dynamic, where, PolicyError, field="act_dynamic")
+    if c.act_dynamic and not (c.act_bits == 8 and 2 <= c.weight_bits <= 8 and not c.codebook):
+        raise PolicyError(
+            f"{where}: act_dynamic runs an int8 kernel: it needs act_bits 8 and 2..8-bit weights without "
+            f"a codebook, got act_bits {c.act_bits}, weight_bits {c.weight_bits}"
+            f"{', codebook' if c.codebook else ''}; set them so or drop act_dynamic"
+        )
     rules.one_of(c.granularity, GRANULARITIES, where, PolicyError, field="granularity")
     rules.as_bool(c.symmetric, where, PolicyError, field="symmetric")
     s = rules.as_float(c.sparsity, where, 0, 1, open_hi=True, error=PolicyError, field="sparsity")
@@ -138,6 +157,11 @@ def make_layer_config(raw: Any, where: str, base: LayerConfig | None = None) -> 
     if unknown:
         raise PolicyError(f"{where}: unknown field(s) {unknown}; allowed fields: {list(FIELD_NAMES)}")
     values = asdict(base or LayerConfig())
+    wb = raw.get("weight_bits", 8)
+    if base is not None and base.act_dynamic and "act_dynamic" not in raw and (
+        raw.get("act_bits", 8) != 8 or (isinstance(wb, int) and wb > 8) or raw.get("codebook") is True
+    ):
+        values["act_dynamic"] = False  # a layer that leaves dynamic int8 does not inherit it
     values.update(raw)
     nm = parse_nm(values["pattern"]) if isinstance(values["pattern"], str) else None
     if nm is not None and not (0 < nm[0] < nm[1] <= 64):

@@ -7,12 +7,19 @@
   gives back the kernel's codes (``_onnx.fold_weight_quantizers`` stores them as int8): the
   artifact's codes, or on a CPU without AVX512-VNNI the 7-bit codes the deploy form runs there
   (``backends.int8.kernel_codes``; ONNX Runtime's u8s8 kernels saturate there too);
+- a leaf on the **dynamic int8 kernel** (``act_dynamic``): ONNX Runtime's own dynamic int8
+  contract, the graph its ``quantize_dynamic`` writes: ``DynamicQuantizeLinear`` of the input
+  (uint8, its range computed at run time), ``MatMulInteger`` with the int8 weight codes (per
+  output column zero points), the product of the two scales, the bias; ONNX Runtime fuses it
+  into ``DynamicQuantizeMatMul``;
 - any other leaf: its decoded fp32 weight (sub-8-bit, codebook and sparse weights decoded once,
   as the artifact's loader does), fake-quantised activations where the policy has 8-bit
   activations, a round trip through fp16 for 16-bit ones.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import torch
 from torch import nn
@@ -22,6 +29,7 @@ from autocompress.techniques.codec import decode, decode_codes
 from autocompress.techniques.deploy import DeployLeaf, act_qparams
 from autocompress.techniques.leaf import run_op
 from autocompress.techniques.quantize import ACT_QMAX, dequantize_weight
+from autocompress.techniques.quantize import act_qparams as quant_act_qparams
 
 
 class OnnxLeaf(nn.Module):
@@ -36,11 +44,14 @@ class OnnxLeaf(nn.Module):
         super().__init__()
         self.kind, self.spec, cfg = leaf.kind, leaf.spec, leaf.cfg
         self.int8 = leaf.kernel == "int8"
+        self.dynamic = leaf.kernel == "int8-dynamic" or cfg.act_dynamic
         # with weight_codes, weight-only 2..8-bit codes also ship as int8/uint8 initialisers
         # behind a DequantizeLinear (3.6x smaller files; ONNX Runtime then runs them slower)
         self.codes = weight_codes and cfg.weight_bits <= 8 and not cfg.codebook
         storage = leaf.stored()
-        if self.int8 or self.codes:
+        if self.dynamic:
+            self._init_dynamic(leaf)
+        elif self.int8 or self.codes:
             codes, scale, zp = decode_codes(storage, leaf.weight_shape, cfg)
             if self.int8:  # the codes the int8 kernel runs on this CPU (7-bit ones where 8-bit would saturate)
                 codes, scale, zp, _ = int8.kernel_codes(codes, scale, zp, cfg.weight_bits, cfg.symmetric)
@@ -53,10 +64,22 @@ class OnnxLeaf(nn.Module):
             self.register_buffer("weight", decode(storage, leaf.weight_shape, cfg).float())  # as the loader does
         self.register_buffer("bias", None if leaf.bias is None else leaf.bias.detach().float().clone())
         self.act_bits = cfg.act_bits
-        self.act_in = act_qparams(leaf.act_in) if cfg.act_bits == 8 else None
-        self.act_out = act_qparams(leaf.act_out) if cfg.act_bits == 8 else None
+        self.act_in = act_qparams(leaf.act_in) if cfg.static_act8 else None
+        self.act_out = act_qparams(leaf.act_out) if cfg.static_act8 else None
+
+    def _init_dynamic(self, leaf: DeployLeaf) -> None:
+        cfg = leaf.cfg
+        codes, scale, zp = decode_codes(leaf.stored(), leaf.weight_shape, cfg)
+        codes, scale, zp, bits = int8.kernel_codes(codes, scale, zp, cfg.weight_bits, cfg.symmetric)
+        shift = 0 if cfg.symmetric else 2 ** (bits - 1)  # as backends.int8: signed int8 codes
+        rows = leaf.weight_shape[0]
+        self.register_buffer("w_int8", (codes.round() - shift).to(torch.int8).t().contiguous())  # (in, out)
+        self.register_buffer("w_zp", (zp.reshape(-1).round() - shift).to(torch.int8).expand(rows).clone())
+        self.register_buffer("w_scale", scale.reshape(-1).float().expand(rows).clone())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.dynamic:
+            return _DynamicInt8Linear.apply(x, self.w_int8, self.w_zp, self.w_scale, self.bias)
         if self.act_in is not None:
             x = torch.fake_quantize_per_tensor_affine(x, self.act_in[0], self.act_in[1], 0, ACT_QMAX)
         elif self.act_bits == 16:
@@ -68,3 +91,36 @@ class OnnxLeaf(nn.Module):
         if self.act_out is not None:
             y = torch.fake_quantize_per_tensor_affine(y, self.act_out[0], self.act_out[1], 0, ACT_QMAX)
         return y
+
+
+class _DynamicInt8Linear(torch.autograd.Function):
+    """``y = (q(x) - zx) (W - zw) * sx * sw + b`` with ``q(x)``'s range from ``x`` itself; exported
+    as DynamicQuantizeLinear -> MatMulInteger -> Cast -> Mul -> Add (ORT's dynamic contract)."""
+
+    @staticmethod
+    def forward(ctx: object, x: torch.Tensor, w: torch.Tensor, w_zp: torch.Tensor, w_scale: torch.Tensor,
+                bias: torch.Tensor | None) -> torch.Tensor:
+        scale, zp = act_qparams_of(x)
+        xq = torch.fake_quantize_per_tensor_affine(x, scale, zp, 0, ACT_QMAX)
+        wf = (w.float() - w_zp.float()) * w_scale  # (in, out)
+        y = xq @ wf
+        return y if bias is None else y + bias
+
+    @staticmethod
+    def symbolic(g: Any, x: Any, w: Any, w_zp: Any, w_scale: Any, bias: Any) -> Any:
+        xq, xs, xz = g.op("DynamicQuantizeLinear", x, outputs=3)
+        y = g.op("MatMulInteger", xq, w, xz, w_zp)
+        y = g.op("Cast", y, to_i=1)  # float
+        y = g.op("Mul", y, g.op("Mul", xs, w_scale))
+        if bias is None or _is_none(bias):
+            return y
+        return g.op("Add", y, bias)
+
+
+def _is_none(v: Any) -> bool:
+    return hasattr(v, "node") and v.node().mustBeNone()
+
+
+def act_qparams_of(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(scale, zero point) of ``x``'s own range (0 included), as DynamicQuantizeLinear computes it."""
+    return quant_act_qparams(x.detach().amin().float(), x.detach().amax().float())

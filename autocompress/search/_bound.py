@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from autocompress.errors import ConfigError
 from autocompress.policy import DistillConfig, Granularity, LayerConfig, NMGroups, Policy, parse_nm
 from autocompress.search import _selectors as selector
-from autocompress.search._rules import DistillSpace, Rule
+from autocompress.search._rules import DYNAMIC, DistillSpace, Rule
 from autocompress.techniques.channels import kept_channels
 
 if TYPE_CHECKING:
@@ -80,7 +80,7 @@ class Unit:
 
     layers: tuple[str, ...]
     weight_bits: tuple[int, ...]
-    act_bits: tuple[int, ...]
+    act_bits: tuple[int | str, ...]  # ints and "dynamic" (Linear layers only, see _unit)
     sparsity: tuple[SparsityChoice, ...]
     ranks: tuple[float | None, ...]
     granularity: Granularity
@@ -144,7 +144,7 @@ class BoundSpace:
         for u in self.units:
             lead = u.layers[0]
             wb = _pick(trial, f"{lead}.weight_bits", u.weight_bits)
-            ab = _pick(trial, f"{lead}.act_bits", u.act_bits)
+            ab, dynamic = act_choice(_pick(trial, f"{lead}.act_bits", u.act_bits), wb, u.codebook)
             rank = _pick(trial, f"{lead}.rank", u.ranks)
             needs_sparsity = any(ratio.get(n, 0.0) == 0.0 for n in u.layers)
             sp = _pick(trial, f"{lead}.sparsity", u.sparsity) if needs_sparsity else 0.0
@@ -155,6 +155,7 @@ class BoundSpace:
                 configs[n] = LayerConfig(
                     weight_bits=wb,
                     act_bits=ab,
+                    act_dynamic=dynamic,
                     granularity=u.granularity,
                     symmetric=u.symmetric,
                     sparsity=sparsity,
@@ -165,6 +166,17 @@ class BoundSpace:
                 )
         distill = DistillConfig(**dist) if dist else DistillConfig()
         return Policy(layers=tuple((n, configs[n]) for n in self.layers), distill=distill)
+
+
+def act_choice(choice: int | str, weight_bits: int, codebook: bool) -> tuple[int, bool]:
+    """(act_bits, act_dynamic) of a sampled ``act_bits`` choice: ``"dynamic"`` is 8 bits with a
+    run-time range where the weights are integer codes (2..8 bits, no codebook); with float
+    weights there is no dynamic int8 kernel, so the activations stay float."""
+    if choice != DYNAMIC:
+        return int(choice), False
+    if weight_bits <= 8 and not codebook:
+        return 8, True
+    return 32, False
 
 
 def _sparsity(channel: float, choice: SparsityChoice, nm_unsafe: bool) -> tuple[float, str]:
@@ -260,8 +272,11 @@ def _unit(ls: tuple[str, ...], rules: dict[str, Rule], infos: dict[str, LayerInf
     if any(n in infos and infos[n].groups != 1 for n in ls):
         ranks = (None,)
     rows = tuple(_row(infos.get(n)) for n in ls)
+    act_bits = r.act_bits
+    if DYNAMIC in act_bits and any(n in infos and infos[n].kind != "linear" for n in ls):
+        act_bits = tuple(dict.fromkeys(8 if a == DYNAMIC else a for a in act_bits))  # no dynamic conv kernel
     return Unit(
-        ls, r.weight_bits, r.act_bits, tuple(sparsity) or (0.0,), ranks, r.granularity, r.symmetric, rows,
+        ls, r.weight_bits, act_bits, tuple(sparsity) or (0.0,), ranks, r.granularity, r.symmetric, rows,
         r.codebook, r.nm_groups,
     )
 

@@ -21,6 +21,7 @@ from autocompress.policy import (
 from autocompress.search import _selectors as selector
 
 DEFAULT = "default"
+DYNAMIC = "dynamic"  # an act_bits choice: 8-bit activations, range computed at run time (act_dynamic)
 _RULE_KEYS = (
     "layers",
     "weight_bits",
@@ -43,12 +44,15 @@ class Rule:
 
     ``sparsity`` levels apply to ``unstructured`` (0.0 = dense, offered whatever the patterns);
     an ``N:M`` pattern implies its own sparsity; ``channel`` uses ``channel_ratios`` (default:
-    the sparsity levels), decided once per coupled channel group.
+    the sparsity levels), decided once per coupled channel group. ``act_bits`` may hold
+    ``"dynamic"``: 8-bit activations whose range each input sets (``act_dynamic``); on a
+    convolution (no dynamic kernel) it means static 8 bits, and with float weights (> 8 bits)
+    the activations stay float.
     """
 
     layers: tuple[str, ...]
     weight_bits: tuple[int, ...] = (32,)
-    act_bits: tuple[int, ...] = (32,)
+    act_bits: tuple[int | str, ...] = (32,)
     sparsity: tuple[float, ...] = (0.0,)
     patterns: tuple[str, ...] = ("unstructured",)
     channel_ratios: tuple[float, ...] | None = None
@@ -98,7 +102,7 @@ def parse_rule(raw: Any, where: str) -> Rule:
     if "weight_bits" in raw:
         kw["weight_bits"] = _ints(raw["weight_bits"], WEIGHT_BITS, f.join(where, "weight_bits"))
     if "act_bits" in raw:
-        kw["act_bits"] = _ints(raw["act_bits"], ACT_BITS, f.join(where, "act_bits"))
+        kw["act_bits"] = _ints(raw["act_bits"], (*ACT_BITS, DYNAMIC), f.join(where, "act_bits"))
     if "sparsity" in raw:
         kw["sparsity"] = _levels(raw["sparsity"], f.join(where, "sparsity"))
     if "patterns" in raw:
@@ -140,7 +144,7 @@ def _dedupe(values: list[Any]) -> tuple[Any, ...]:
     return tuple(dict.fromkeys(values))
 
 
-def _ints(raw: Any, allowed: tuple[int, ...], where: str) -> tuple[int, ...]:
+def _ints(raw: Any, allowed: tuple[int | str, ...], where: str) -> tuple[Any, ...]:
     items = f.as_list(raw, where)
     for i, v in enumerate(items):
         f.one_of(v, allowed, f.join(where, i))

@@ -25,6 +25,7 @@ import optuna
 from autocompress.policy import LayerConfig, Policy, parse_nm
 from autocompress.search._bound import Unit
 from autocompress.search._context import SearchContext
+from autocompress.search._rules import DYNAMIC
 
 CACHE = "sensitivity.json"
 MAX_WARM = 8
@@ -107,6 +108,11 @@ def allocations(ctx: SearchContext, drops: dict[str, dict[str, float]], count: i
     return [ordered[i][1] for i in idx]
 
 
+def _act_order(choice: int | str) -> float:
+    """``act_bits`` choices by bits: ``"dynamic"`` (8 bits, run-time range) just above static 8."""
+    return 8.5 if choice == DYNAMIC else float(choice)
+
+
 def params_for(ctx: SearchContext, alloc: dict[str, Option], act_low: bool) -> dict[str, Any]:
     """Trial parameters (the space's own names) for one allocation; others left to the sampler."""
     params: dict[str, Any] = {}
@@ -120,8 +126,8 @@ def params_for(ctx: SearchContext, alloc: dict[str, Option], act_low: bool) -> d
         if len(u.sparsity) > 1:
             params[f"{lead}.sparsity"] = o.sparsity
         if len(u.act_bits) > 1:
-            low = min(u.act_bits)
-            params[f"{lead}.act_bits"] = low if act_low and o.weight_bits <= 8 else max(u.act_bits)
+            low = min(u.act_bits, key=_act_order)
+            params[f"{lead}.act_bits"] = low if act_low and o.weight_bits <= 8 else max(u.act_bits, key=_act_order)
         if len(u.ranks) > 1 and None in u.ranks:
             params[f"{lead}.rank"] = None
     for c in ctx.bound.channels:

@@ -6,6 +6,8 @@ A :class:`DeployLeaf` holds only what ships as persistent buffers: the codec's t
 construction and after every ``load_state_dict``:
 
 - ``"int8"`` (act_bits 8, weight_bits <= 8): a real int8 kernel (``backends.int8``);
+- ``"int8-dynamic"`` (``act_dynamic`` Linear): torch's dynamic int8 Linear kernel (the input's
+  range taken from each input; nothing stored for activations);
 - ``"fp32-sparse"`` (unstructured Linear, sparsity >= ``SPARSE_CSR_MIN_SPARSITY``): a torch
   sparse CSR weight;
 - ``"fp32"``: the dequantised dense weight (weight-only compression), with the activation
@@ -40,6 +42,7 @@ from autocompress.techniques.kernels import (
 )
 from autocompress.techniques.leaf import LeafSpec, run_op
 from autocompress.techniques.quantize import (
+    DynamicActQuant,
     fake_quant_act,
     get_act_quant,
     get_weight_quant,
@@ -56,7 +59,7 @@ def deploy_tensor_specs(leaf: nn.Module, cfg: LayerConfig) -> dict[str, tuple[tu
     specs = {f"w_{k}": spec for k, spec in tensor_specs(shape, cfg).items()}
     if getattr(leaf, "bias", None) is not None:
         specs["bias"] = ((shape[0],), torch.float32)
-    if cfg.act_bits == 8:
+    if cfg.static_act8:
         specs["act_in"] = specs["act_out"] = ((ACT_QPARAMS_NBYTES // 4,), torch.float32)
     return specs
 
@@ -74,7 +77,7 @@ class _Runtime:
     """
 
     def __init__(self) -> None:
-        self.int8: int8.Int8Kernel | None = None
+        self.int8: int8.Int8Kernel | int8.Int8DynamicKernel | None = None
         self.weight: torch.Tensor | None = None
         self.act_in: tuple[torch.Tensor, torch.Tensor] | None = None  # (scale, int32 zp)
         self.act_out: tuple[torch.Tensor, torch.Tensor] | None = None
@@ -142,6 +145,10 @@ class DeployLeaf(nn.Module):
                 self.kind, codes, scale, zp, bits=cfg.weight_bits,
                 symmetric=cfg.symmetric, bias=self.bias, act_in=act_qparams(self.act_in),
                 act_out=act_qparams(self.act_out), conv=spec)
+        elif self.kernel == "int8-dynamic":
+            codes, scale, zp = decode_codes(self.stored(), self.weight_shape, cfg)
+            rt.int8 = int8.build_int8_dynamic(codes, scale, zp, bits=cfg.weight_bits,
+                                              symmetric=cfg.symmetric, bias=self.bias)
         else:
             w = decode(self.stored(), self.weight_shape, cfg)
             if self.kernel == "fp32-sparse":
@@ -149,7 +156,7 @@ class DeployLeaf(nn.Module):
                     warnings.simplefilter("ignore")  # "sparse CSR support is in beta"
                     w = w.to_sparse_csr()
             rt.weight = w
-            if cfg.act_bits == 8:
+            if cfg.static_act8:
                 rt.act_in = (self.act_in[0:1].clone(), self.act_in[1:2].to(torch.int32))
                 rt.act_out = (self.act_out[0:1].clone(), self.act_out[1:2].to(torch.int32))
         rt.ready = True
@@ -163,6 +170,8 @@ class DeployLeaf(nn.Module):
         rt = self._rt
         if rt.act_in is not None:
             x = fake_quant_act(x, *rt.act_in)
+        elif self.cfg.act_dynamic:  # no quantized engine in this torch build: emulated
+            x = DynamicActQuant()(x)
         elif self.cfg.act_bits == 16:
             x = x.to(torch.float16).to(x.dtype)
         y = self._op(x)
@@ -210,7 +219,7 @@ def to_deploy(leaf: nn.Module, cfg: LayerConfig) -> DeployLeaf:
     raw = leaf_weight(leaf)
     tensors = encode(raw, mask, cfg)
     act: dict[str, torch.Tensor] = {}
-    if cfg.act_bits == 8:
+    if cfg.static_act8:
         a_in, a_out = get_act_quant(leaf)
         for key, q in (("act_in", a_in), ("act_out", a_out)):
             if q is None or not bool(q.calibrated):

@@ -11,6 +11,10 @@ codes as 7-bit ones without AVX512-VNNI: ``backends.int8.kernel_codes``), so tra
 deploy forms agree on every CPU. With ``codebook`` the weight takes the nearest value of a
 per-layer k-means table instead (``techniques.codebook``).
 
+Dynamic activations (``DynamicActQuant``, ``act_dynamic``): the same 8-bit grid, its range
+the min/max of each input tensor as it arrives (0 included), as the dynamic int8 kernel
+computes it; nothing to calibrate, no output quantiser.
+
 Activations (``ActFakeQuant``): per-tensor affine 8 bits (unsigned codes ``[0, 255]``), range
 calibrated as min/max over calibration batches (:func:`calibrate`), then followed by an EMA
 while training, frozen in eval. 16 bits = float16 round trip, 32 = identity.
@@ -233,6 +237,21 @@ class SharedActQuant(nn.Module):
         return "shares its producer's output range"
 
 
+class DynamicActQuant(nn.Module):
+    """8-bit fake quantisation of each input over its own min/max (``act_dynamic``): what the
+    dynamic int8 kernel (``backends.int8.build_int8_dynamic``) does to its input at run time.
+    No state; the gradient passes straight through inside the range."""
+
+    bits = 8
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        scale, zp = act_qparams(x.detach().amin().float(), x.detach().amax().float())
+        return fake_quant_act(x, scale, zp)
+
+    def extra_repr(self) -> str:
+        return "dynamic: range of each input"
+
+
 ActQuant = ActFakeQuant | SharedActQuant
 
 
@@ -262,15 +281,24 @@ def attach_quant(leaf: nn.Module, cfg: LayerConfig, *, name: str | None = None) 
         )
     if get_weight_quant(leaf) is not None or hasattr(leaf, "act_in"):
         raise PolicyError(f"quantisation on layer {where!r}: it is already quantised")
+    if cfg.act_dynamic and kind_of(leaf) != "linear":
+        raise PolicyError(
+            f"act_dynamic on layer {where!r}: dynamic int8 activations run on Linear layers only "
+            f"(torch and ONNX Runtime have a dynamic int8 GEMM, no dynamic convolution), got "
+            f"{type(leaf).__name__}; use static act_bits 8 (drop act_dynamic) for this layer"
+        )
     if cfg.weight_bits == 32 and cfg.act_bits == 32:
         return  # nothing to quantise
     if cfg.weight_bits < 32:
         per_channel = cfg.granularity == "per_channel"
-        on_int8 = cfg.weight_bits <= 8 and leaf_kernel(leaf, cfg) == "int8"
+        on_int8 = cfg.weight_bits <= 8 and leaf_kernel(leaf, cfg) in ("int8", "int8-dynamic")
         fq = WeightFakeQuant(cfg.weight_bits, per_channel, cfg.symmetric, int8_kernel=on_int8,
                              codebook=cfg.codebook)
         parametrize.register_parametrization(leaf, "weight", fq)
-    if cfg.act_bits < 32:
+    if cfg.act_dynamic:
+        leaf.act_in = DynamicActQuant()
+        leaf.register_forward_pre_hook(_quant_input)
+    elif cfg.act_bits < 32:
         leaf.act_in = ActFakeQuant(cfg.act_bits)
         leaf.register_forward_pre_hook(_quant_input)
         if cfg.act_bits == 8:

@@ -33,14 +33,14 @@ def leaf_key(p: LeafPlan) -> str:
     sparse = "dense" if p.sparsity <= 0 or p.pattern == "channel" else f"{p.pattern}@{p.sparsity:.3f}"
     return (f"{p.kind}|x{list(p.input_shape)}|w{list(p.weight_shape)}|y{list(p.output_shape)}"
             f"|s{list(p.stride)}|g{p.groups}|b{int(p.has_bias)}|{p.kernel}"
-            f"|w{p.weight_bits}a{p.act_bits}{'cb' if p.codebook else ''}|{sparse}")
+            f"|w{p.weight_bits}a{p.act_bits}{'d' if p.act_dynamic else ''}{'cb' if p.codebook else ''}|{sparse}")
 
 
 def leaf_class(p: LeafPlan) -> str:
     """Leaves that share a kernel path; interpolation stays within a class."""
     dw = "dw" if p.groups > 1 else "dense"
     sparse = "dense" if p.sparsity <= 0 or p.pattern == "channel" else p.pattern
-    return f"{p.kind}|{dw}|{p.kernel}|w{min(p.weight_bits, 16)}a{p.act_bits}|{sparse}"
+    return f"{p.kind}|{dw}|{p.kernel}|w{min(p.weight_bits, 16)}a{p.act_bits}{'d' if p.act_dynamic else ''}|{sparse}"
 
 
 def leaf_features(p: LeafPlan) -> tuple[float, float]:

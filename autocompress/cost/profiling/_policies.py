@@ -35,7 +35,8 @@ def channel_policy(groups: list[tuple[str, ...]], ratio: float) -> Policy:
 
 
 def random_policy(model: nn.Module, groups: list[tuple[str, ...]], rng: random.Random) -> Policy:
-    """Per layer: weight bits in {4, 8, 32}, act bits in {8, 32}, a rank ratio or none;
+    """Per layer: weight bits in {4, 8, 32}, act bits in {8, 32} (8-bit ones on a Linear with
+    integer weights static or dynamic, ``act_dynamic``), a rank ratio or none;
     per prunable channel group: a ratio in {0, .25, .5} shared by its producers."""
     ratio_of: dict[str, float] = {}
     for g in groups:
@@ -44,6 +45,8 @@ def random_policy(model: nn.Module, groups: list[tuple[str, ...]], rng: random.R
     layers: dict[str, dict[str, Any]] = {}
     for name, mod in iter_compressible(model):
         entry: dict[str, Any] = {"weight_bits": rng.choice(WEIGHT_BITS), "act_bits": rng.choice(ACT_BITS)}
+        if isinstance(mod, nn.Linear) and entry["weight_bits"] <= 8 and entry["act_bits"] == 8:
+            entry["act_dynamic"] = rng.random() < 0.5
         if ratio_of.get(name, 0.0) > 0:
             entry.update(pattern="channel", sparsity=ratio_of[name])
         rank = rng.choice(RANKS)

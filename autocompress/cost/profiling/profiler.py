@@ -57,8 +57,9 @@ def dense_leaf(p: LeafPlan) -> nn.Module:
 def leaf_config(p: LeafPlan) -> LayerConfig:
     """The leaf's own config: channel pruning and rank are already in its shapes."""
     if p.pattern == "channel" or p.sparsity <= 0:
-        return LayerConfig(weight_bits=p.weight_bits, act_bits=p.act_bits, codebook=p.codebook)
-    return LayerConfig(weight_bits=p.weight_bits, act_bits=p.act_bits,
+        return LayerConfig(weight_bits=p.weight_bits, act_bits=p.act_bits, codebook=p.codebook,
+                           act_dynamic=p.act_dynamic)
+    return LayerConfig(weight_bits=p.weight_bits, act_bits=p.act_bits, act_dynamic=p.act_dynamic,
                        sparsity=p.sparsity, pattern=p.pattern, codebook=p.codebook)
 
 
