@@ -163,8 +163,9 @@ def test_layer_discovery_sees_the_projections_compress_works_on() -> None:
     assert list(infos) == ["inp", *proj, "head"]
     assert all(infos[n].macs == 6 * 16 * 16 for n in proj)  # per sample, like every layer
     assert isinstance(model.mha, nn.MultiheadAttention)  # the user's model is left as it was
-    groups = channel_groups(model, x)  # traces: split attention is kept whole, not traced into
-    assert not any(n in g.producers for g in groups for n in proj)
+    groups = channel_groups(model, x)  # traces: split attention is kept whole, not traced into;
+    with_proj = [g for g in groups if any(n in g.producers for n in proj)]  # its heads are one group
+    assert [(g.producers, g.heads, g.channels) for g in with_proj] == [(tuple(proj[:3]), "mha", 2)]
     small = compress(model, Policy.from_dict({"layers": {n: {"weight_bits": 4} for n in proj}}),
                      form="deploy", example_input=x)
     assert all(type(small.get_submodule(n)).__name__ == "DeployLeaf" for n in proj)

@@ -24,7 +24,7 @@ pytest.importorskip("transformers", reason="needs the `minilm` extra: pip instal
 
 from autocompress import Policy, compress, layers, load_artifact, save_artifact, size_bytes
 from autocompress.cost import plan
-from autocompress.errors import ConfigError, GraphError
+from autocompress.errors import ConfigError
 from autocompress.evaluate import Evaluator, FinetuneConfig
 from autocompress.graph import channel_groups
 from autocompress.models import create_model
@@ -135,12 +135,17 @@ def test_layers_channel_groups_and_meta_plan(model: nn.Module, tokens: torch.Ten
     assert [i.name for i in infos] == [i.name for i in layers(create_model("minilm-l6"), x)]
     assert {(i.in_channels, i.out_channels) for i in infos} == {(384, 384), (384, 1536), (1536, 384)}
     assert sum(i.params for i in infos) == 6 * (4 * (384 * 384 + 384) + 2 * 384 * 1536 + 1536 + 384)
-    # HF BertModel does not trace with torch.fx: no channel groups, with a clear error ...
-    with pytest.raises(GraphError, match="symbolic tracing"):
-        channel_groups(model, x)
-    channel = {"bert.encoder.layer.0.intermediate.dense": {"sparsity": 0.5, "pattern": "channel"}}
-    with pytest.raises(GraphError, match="channel"):
-        compress(model, Policy.from_dict({"layers": channel}), example_input=x)
+    # HF BertModel does not trace with torch.fx; its heads and FFN neurons are groups found from
+    # its module structure (12 heads and 1536 neurons per layer), and pruning them runs ...
+    groups = channel_groups(model, x)
+    assert sorted((len(g.producers), g.channels) for g in groups) == [(1, 1536)] * 6 + [(3, 12)] * 6
+    layer0 = "bert.encoder.layer.0."
+    channel = {f"{layer0}intermediate.dense": {"sparsity": 0.5, "pattern": "channel"}} | {
+        f"{layer0}attention.self.{p}": {"sparsity": 0.25, "pattern": "channel"} for p in ("query", "key", "value")}
+    small = compress(model, Policy.from_dict({"layers": channel}), example_input=x)
+    block = small.bert.encoder.layer[0]
+    assert (block.intermediate.dense.out_features, block.attention.self.query.out_features) == (768, 9 * 32)
+    assert block.attention.self.num_attention_heads == 9
     # ... and the latency models' shape-only plan runs on meta tensors.
     assert len(plan(model, INT8, x)) == 36
 

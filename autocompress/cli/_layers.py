@@ -32,5 +32,6 @@ def run(args: argparse.Namespace) -> int:
     print("\nchannel groups (channel pruning removes a whole group's channels together):")
     for g in groups:
         state = "prunable" if g.blocked_by is None else f"blocked: {g.blocked_by}"
-        print(f"  #{g.id} {g.channels} ch, producers {list(g.producers)} — {state}")
+        unit = f"heads of {g.heads}" if g.heads else "ch"
+        print(f"  #{g.id} {g.channels} {unit}, producers {list(g.producers)} — {state}")
     return 0

@@ -8,6 +8,9 @@ group is one unified space: pruning it slices its producers' output rows, the co
 every consumer (with concat offsets and flatten blocks) and the norms and depthwise convs
 in between. Ops that move or split a channel dim (view, transpose, matmul, attention,
 slicing, unknown modules) block the groups they touch; so do model inputs and outputs.
+Attention heads (and, in models torch.fx cannot trace such as Hugging Face BERT, FFN neurons)
+are groups found from module structure instead (``graph._structural_groups``): a head is one
+group channel spanning ``head_dim`` rows of q, k, v and columns of the output projection.
 
 Example::
 
@@ -38,6 +41,7 @@ class ChannelGroup:
     members: tuple[str, ...]
     blocked_by: str | None
     uses: tuple[ChannelUse, ...] = field(default=(), repr=False)
+    heads: str | None = None  # attention module whose heads these channels are (one channel = one head)
 
     @property
     def prunable(self) -> bool:
@@ -51,17 +55,45 @@ def channel_groups(
 
     Only groups with at least one producer (an nn.Linear / nn.Conv1d / nn.Conv2d whose
     output channels they are) are listed. Raises GraphError when torch.fx cannot trace
-    the model or the traced graph cannot run on ``example_input``.
+    the model or the traced graph cannot run on ``example_input``, unless the model's
+    transformer blocks give groups of their own (then those alone are listed).
     """
     from autocompress.graph._layers import with_split_attention
+    from autocompress.graph._structural_groups import structural_groups
 
     model = with_split_attention(model)
-    gm = _trace(model)
-    args = example_input if isinstance(example_input, tuple) else (example_input,)
-    _propagate_shapes(model, gm, args)
-    spaces = Spaces()
-    Walker(gm, spaces).run()
-    return _collect(model, spaces)
+    try:
+        gm = _trace(model)
+        args = example_input if isinstance(example_input, tuple) else (example_input,)
+        _propagate_shapes(model, gm, args)
+        spaces = Spaces()
+        Walker(gm, spaces).run()
+        found = _collect(model, spaces)
+    except GraphError:
+        found = []
+        extra = structural_groups(model)
+        if not extra:
+            raise
+    else:
+        extra = structural_groups(model, ffn=False)
+    return _merge(model, found, extra)
+
+
+def _merge(model: nn.Module, traced: list[ChannelGroup],
+           extra: list[tuple[tuple[str, ...], int, tuple[ChannelUse, ...], str]]) -> list[ChannelGroup]:
+    """Traced groups plus structural ones; a structural group replaces traced groups that share
+    a producer with it (inside attention those are blocked by the head reshape anyway)."""
+    if not extra:
+        return traced
+    order = {name: i for i, (name, _) in enumerate(model.named_modules())}
+    taken = {p for prods, *_ in extra for p in prods}
+    rows = [(g.producers, g.channels, g.members, g.blocked_by, g.uses, g.heads)
+            for g in traced if not taken & set(g.producers)]
+    for prods, channels, uses, heads in extra:
+        members = tuple(sorted({u.module for u in uses}, key=order.__getitem__))
+        rows.append((prods, channels, members, None, uses, heads or None))
+    rows.sort(key=lambda r: order[r[0][0]])
+    return [ChannelGroup(i, *r) for i, r in enumerate(rows)]
 
 
 class _Tracer(fx.Tracer):

@@ -43,6 +43,8 @@ class SplitMultiheadAttention(nn.Module):
         self.embed_dim = self.kdim = self.vdim = embed_dim
         self.num_heads = num_heads
         self.head_dim = embed_dim // num_heads
+        self.total_heads = num_heads  # before head pruning (a per-head attn_mask has this many)
+        self.kept_heads: tuple[int, ...] | None = None  # original indices of the heads left
         self.dropout = dropout
         self.batch_first = batch_first
         # Attributes torch's transformer layers read to pick their fused fast path.
@@ -132,7 +134,7 @@ class SplitMultiheadAttention(nn.Module):
         else:
             out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p_drop,
                                                  is_causal=use_causal)
-        out = self.out_proj(out.transpose(1, 2).reshape(b, tgt, self.embed_dim))
+        out = self.out_proj(out.transpose(1, 2).reshape(b, tgt, self.num_heads * self.head_dim))
         if weights is not None and average_attn_weights:
             weights = weights.mean(dim=1)
         if not batched:
@@ -140,6 +142,13 @@ class SplitMultiheadAttention(nn.Module):
         if not self.batch_first:
             out = out.transpose(0, 1)
         return out, weights
+
+    def prune_heads_to(self, kept: list[int]) -> None:
+        """Record that only heads ``kept`` (indices among the current ones) are left; the
+        projections are sliced by ``techniques.channels``."""
+        current = self.kept_heads or tuple(range(self.total_heads))
+        self.kept_heads = tuple(current[i] for i in kept)
+        self.num_heads = len(kept)
 
     def _merge(self, attn_mask: torch.Tensor | None, key_padding_mask: torch.Tensor | None,
                b: int, tgt: int, src: int, dtype: torch.dtype) -> torch.Tensor | None:
@@ -152,11 +161,13 @@ class SplitMultiheadAttention(nn.Module):
                     raise RuntimeError(f"2D attn_mask has shape {tuple(m.shape)}, "
                                        f"expected {(tgt, src)}")
                 mask = m.view(1, 1, tgt, src)
-            elif m.dim() == 3 and m.shape == (b * self.num_heads, tgt, src):
-                mask = m.view(b, self.num_heads, tgt, src)
+            elif m.dim() == 3 and m.shape == (b * self.total_heads, tgt, src):
+                mask = m.view(b, self.total_heads, tgt, src)
+                if self.kept_heads is not None:  # a mask per original head: the pruned heads' go
+                    mask = mask[:, list(self.kept_heads)]
             else:
                 raise RuntimeError(f"attn_mask has shape {tuple(m.shape)}, expected {(tgt, src)} "
-                                   f"or {(b * self.num_heads, tgt, src)}")
+                                   f"or {(b * self.total_heads, tgt, src)}")
         if key_padding_mask is not None:
             kpm = _as_float(key_padding_mask, dtype).view(b, 1, 1, src)
             mask = kpm if mask is None else mask + kpm

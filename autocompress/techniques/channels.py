@@ -4,7 +4,9 @@ A group (see ``autocompress.graph.channel_groups``) is pruned as one: the channe
 smallest L2 norm over all its producers' output rows go, and every module holding them is
 sliced: producers' rows (+ bias), consumers' input columns (concat offsets and flatten
 blocks included), norms' weight / bias / running statistics, depthwise convs' channels and
-``groups``. The result is a smaller dense model whose forward runs as before; ratio 0
+``groups``; attention heads go whole (a group channel is a head: its rows of q, k, v and its
+columns of the output projection), and the attention module's head count follows. The result
+is a smaller dense model whose forward runs as before; ratio 0
 changes nothing. The same code runs on a ``meta`` copy (importance ties: the first k kept),
 so the size model can price a policy without weights.
 
@@ -22,7 +24,7 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from autocompress.errors import GraphError, PolicyError, nearest
-from autocompress.graph import ChannelGroup, ChannelUse, channel_groups
+from autocompress.graph import ChannelGroup, ChannelUse, channel_groups, set_heads
 
 
 def kept_channels(channels: int, ratio: float) -> int:
@@ -41,8 +43,13 @@ def prune_channels(
     the kept channel indices (sorted) of every group named in ``ratios``, keyed by the
     group's first producer. Raises PolicyError for conflicting ratios, a ratio > 0 on a
     blocked group or on a layer that produces no group, and GraphError when the model
-    cannot be traced. Nothing is changed when an error is raised.
+    cannot be traced. Nothing is changed when an error is raised (but an
+    ``nn.MultiheadAttention`` is split into its explicit projections first, in place, as
+    ``compress`` does, so its heads can be pruned).
     """
+    from autocompress.models import split_attention
+
+    split_attention(model)
     groups = channel_groups(model, example_input)
     _check_names(model, groups, ratios)
     kept: dict[str, list[int]] = {}
@@ -65,7 +72,35 @@ def prune_channels(
             _add_drops(drops, g, keep)
     for (name, role), drop in drops.items():
         _slice(name, model.get_submodule(name), role, drop)
+    pruned_heads = [g for g in groups
+                    if g.heads is not None and g.producers[0] in kept and len(kept[g.producers[0]]) < g.channels]
+    for g in pruned_heads:
+        set_heads(model.get_submodule(g.heads or ""), kept[g.producers[0]])
+    if pruned_heads:
+        _check_runs(model, example_input, [g.heads or "" for g in pruned_heads])
     return kept
+
+
+def _check_runs(model: nn.Module, example_input: torch.Tensor | tuple[torch.Tensor, ...], heads: list[str]) -> None:
+    """Run the model once after head pruning: an attention forward that hard-codes its width
+    fails here, naming the module, not later in a fine-tune."""
+    args = example_input if isinstance(example_input, tuple) else (example_input,)
+    device = next((p.device for p in model.parameters()), None)
+    if device is not None and device.type == "meta":
+        args = tuple(a.to("meta") for a in args)
+    was = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(*args)
+    except Exception as e:
+        raise GraphError(
+            f"after pruning attention heads of {', '.join(map(repr, heads))} the model no longer runs "
+            f"({type(e).__name__}: {e}); its forward must size the head reshape from its head count "
+            "attribute (or -1), or leave these heads unpruned"
+        ) from None
+    finally:
+        model.train(was)
 
 
 def _check_names(model: nn.Module, groups: list[ChannelGroup], ratios: Mapping[str, float]) -> None:
