@@ -62,7 +62,13 @@ def resolve(model: nn.Module, policy: Policy) -> Resolved:
     its two factors, so a policy resolves to the same configs before and after ``compress``:
     this is how :func:`to_deploy` gets them, nothing is read off the modules.
     """
-    return Resolved(policy.resolve(layer_names(model)))
+    from autocompress.graph import lookup_names
+    from autocompress.techniques.embedding import embedding_configs
+
+    lookups = lookup_names(model)
+    configs = policy.resolve(layer_names(model), lookups=lookups)
+    configs.update(embedding_configs(model, {n: configs[n] for n in lookups if n in configs}, policy.default))
+    return Resolved(configs)
 
 
 def layer_names(model: nn.Module) -> list[str]:

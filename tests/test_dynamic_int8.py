@@ -31,6 +31,8 @@ def _dynamic_policy(model: nn.Module, **extra: object) -> Policy:
     """Every Linear dynamic int8 (``extra`` on top), every convolution static int8."""
     layers = {}
     for name, mod in iter_compressible(model):
+        if isinstance(mod, nn.Embedding):
+            continue
         layers[name] = {**DYN, **extra} if isinstance(mod, nn.Linear) else {"weight_bits": 8, "act_bits": 8}
     return Policy.from_dict({"layers": layers})
 

@@ -130,9 +130,14 @@ def test_text_set_is_deterministic_and_fits() -> None:
 
 def test_layers_channel_groups_and_meta_plan(model: nn.Module, tokens: torch.Tensor) -> None:
     x = tokens[:4]
-    infos = layers(model, x)
+    every = layers(model, x)
+    tables = [(i.name, i.weight_shape) for i in every if i.kind == "embedding"]
+    assert tables == [("bert.embeddings.word_embeddings", (30522, 384)),
+                      ("bert.embeddings.position_embeddings", (512, 384)),
+                      ("bert.embeddings.token_type_embeddings", (2, 384))]
+    infos = [i for i in every if i.kind != "embedding"]
     assert len(infos) == 36 and all(LAYER.fullmatch(i.name) for i in infos)
-    assert [i.name for i in infos] == [i.name for i in layers(create_model("minilm-l6"), x)]
+    assert [i.name for i in every] == [i.name for i in layers(create_model("minilm-l6"), x)]
     assert {(i.in_channels, i.out_channels) for i in infos} == {(384, 384), (384, 1536), (1536, 384)}
     assert sum(i.params for i in infos) == 6 * (4 * (384 * 384 + 384) + 2 * 384 * 1536 + 1536 + 384)
     # HF BertModel does not trace with torch.fx; its heads and FFN neurons are groups found from

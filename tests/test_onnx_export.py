@@ -136,13 +136,16 @@ def test_random_policies_export_and_match(tmp_path) -> None:
     name = "tiny-transformer"
     model = create_model(name, seed=0).eval()
     x = MODELS.get(name).example_input(batch=4)
-    names = [i.name for i in layers(model, x)]
+    infos = layers(model, x)
     rng = random.Random(3)
     checked = 0
     for k in range(4):
         entries = {}
-        for n in names:
-            bits = rng.choice([2, 4, 8, 16, 32])
+        for info in infos:
+            n, bits = info.name, rng.choice([2, 4, 8, 16, 32])
+            if info.kind == "embedding":  # the token table: weight bits only
+                entries[n] = {"weight_bits": bits}
+                continue
             entries[n] = {"weight_bits": bits, "act_bits": 8 if bits <= 8 and rng.random() < 0.5 else 32}
             if rng.random() < 0.3:
                 entries[n]["sparsity"] = 0.5

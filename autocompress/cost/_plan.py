@@ -25,7 +25,7 @@ class LeafPlan:
 
     layer: str
     leaf: str
-    kind: Literal["linear", "conv1d", "conv2d"]
+    kind: Literal["linear", "conv1d", "conv2d"]  # embeddings are not planned (lookups, in the rest)
     in_channels: int
     out_channels: int
     kernel_size: tuple[int, ...]
@@ -92,6 +92,8 @@ def plan(model: nn.Module, policy: Policy, example_input: ExampleInput) -> list[
     out = []
     for layer_name, leaf_path, leaf, cfg in weight_leaves(meta, res):
         info = infos[leaf_path]
+        if info.kind == "embedding":  # a lookup: no MACs; its time stays in the fitted rest, as before
+            continue
         out.append(
             LeafPlan(
                 layer=layer_name,

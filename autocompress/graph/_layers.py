@@ -1,7 +1,8 @@
 """Discover the compressible layers of a model: paths, shapes, parameters and MACs.
 
 Compressible: ``nn.Linear`` (attention projections included), ``nn.Conv1d`` and
-``nn.Conv2d`` (grouped and depthwise included). MACs are counted by
+``nn.Conv2d`` (grouped and depthwise included), and ``nn.Embedding`` (kind ``"embedding"``:
+its weight only, rows looked up, never multiplied; a policy's ``default`` does not reach it). MACs are counted by
 ``torch.utils.flop_counter`` at the given example input, per sample (flops / 2 / batch);
 a layer called several times (shared weights) counts every call.
 """
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from torch import nn
@@ -18,8 +19,8 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from autocompress.errors import GraphError
 
-LayerKind = Literal["linear", "conv1d", "conv2d"]
-COMPRESSIBLE: tuple[type[nn.Module], ...] = (nn.Linear, nn.Conv1d, nn.Conv2d)
+LayerKind = Literal["linear", "conv1d", "conv2d", "embedding"]
+COMPRESSIBLE: tuple[type[nn.Module], ...] = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Embedding)
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,15 @@ def kind_of(module: nn.Module) -> LayerKind | None:
         return "conv2d"
     if isinstance(module, nn.Conv1d):
         return "conv1d"
+    if isinstance(module, nn.Embedding):
+        return "embedding"
     return None
+
+
+def lookup_names(model: nn.Module) -> list[str]:
+    """Paths of the ``nn.Embedding`` layers among the compressible ones (a policy's ``default``
+    does not apply to them: only entries that name them, exactly or by ``re:``)."""
+    return [n for n, m in iter_compressible(model) if isinstance(m, nn.Embedding)]
 
 
 def iter_compressible(model: nn.Module) -> Iterator[tuple[str, nn.Module]]:
@@ -100,7 +109,7 @@ def layers(model: nn.Module, example_input: torch.Tensor | tuple[torch.Tensor, .
     found = list(iter_compressible(model))
     if not found:
         raise GraphError(
-            f"{type(model).__name__} has no compressible layer (nn.Linear, nn.Conv1d, nn.Conv2d)"
+            f"{type(model).__name__} has no compressible layer (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Embedding)"
         )
     shapes: dict[str, list[tuple[tuple[int, ...], tuple[int, ...]]]] = {n: [] for n, _ in found}
 
@@ -130,8 +139,7 @@ def layers(model: nn.Module, example_input: torch.Tensor | tuple[torch.Tensor, .
         calls = shapes[name]
         w: torch.Tensor = mod.weight  # type: ignore[assignment]
         kernel = tuple(getattr(mod, "kernel_size", ()))
-        in_c: int = mod.in_features if isinstance(mod, nn.Linear) else mod.in_channels  # type: ignore[assignment]
-        out_c: int = mod.out_features if isinstance(mod, nn.Linear) else mod.out_channels  # type: ignore[assignment]
+        in_c, out_c = _in_out(mod)
         bias: torch.Tensor | None = getattr(mod, "bias", None)
         out.append(
             LayerInfo(
@@ -151,6 +159,16 @@ def layers(model: nn.Module, example_input: torch.Tensor | tuple[torch.Tensor, .
             )
         )
     return out
+
+
+def _in_out(mod: nn.Module) -> tuple[int, int]:
+    """(in, out) features: Linear's features, a conv's channels, an embedding's (rows, dim)."""
+    m: Any = mod
+    if isinstance(mod, nn.Linear):
+        return m.in_features, m.out_features
+    if isinstance(mod, nn.Embedding):
+        return m.num_embeddings, m.embedding_dim
+    return m.in_channels, m.out_channels
 
 
 def _flops_by_path(counter: FlopCounterMode, root: str) -> dict[str, int]:

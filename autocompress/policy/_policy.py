@@ -50,8 +50,12 @@ class Policy:
     meta: Mapping[str, Any] = field(default_factory=dict, compare=False)
 
     # ---- resolution -------------------------------------------------------------
-    def resolve(self, names: Iterable[str], *, strict: bool = True) -> dict[str, LayerConfig]:
+    def resolve(self, names: Iterable[str], *, strict: bool = True,
+                lookups: Iterable[str] = ()) -> dict[str, LayerConfig]:
         """The config of every layer in ``names`` (identity configs included).
+
+        ``lookups``: the names among them that are embeddings (``graph.lookup_names``); the
+        ``default`` does not apply to those, only entries that name them (exact or ``re:``).
 
         With ``strict``, an exact key that names no layer, or a ``re:`` pattern that matches
         none, is an error that suggests the nearest layer names.
@@ -69,13 +73,15 @@ class Policy:
                     raise PolicyError(
                         f"layers.{k}: the pattern matches no compressible layer; {nearest(k[3:], names)}"
                     )
+        skip_default = set(lookups)
         out: dict[str, LayerConfig] = {}
         for n in names:
             if n in exact:
                 out[n] = exact[n]
                 continue
             hit = next((c for _, rx, c in patterns if rx.fullmatch(n)), None)
-            out[n] = hit if hit is not None else (self.default or LayerConfig())
+            fallback = LayerConfig() if n in skip_default else (self.default or LayerConfig())
+            out[n] = hit if hit is not None else fallback
         return out
 
     # ---- plain data -------------------------------------------------------------

@@ -12,6 +12,9 @@
   (uint8, its range computed at run time), ``MatMulInteger`` with the int8 weight codes (per
   output column zero points), the product of the two scales, the bias; ONNX Runtime fuses it
   into ``DynamicQuantizeMatMul``;
+- an **embedding** with 2..8-bit codes (kernel ``"lookup"``): the codes as an int8 / uint8
+  initialiser (sub-8-bit codes unpacked to 8 bits) and the per-row scales; Gather of the rows,
+  then Cast, Sub of the zero point, Mul by the scale: only looked-up rows are decoded;
 - any other leaf: its decoded fp32 weight (sub-8-bit, codebook and sparse weights decoded once,
   as the artifact's loader does), fake-quantised activations where the policy has 8-bit
   activations, a round trip through fp16 for 16-bit ones.
@@ -27,6 +30,7 @@ from torch import nn
 from autocompress.backends import int8
 from autocompress.techniques.codec import decode, decode_codes
 from autocompress.techniques.deploy import DeployLeaf, act_qparams
+from autocompress.techniques.embedding import Lookup
 from autocompress.techniques.leaf import run_op
 from autocompress.techniques.quantize import ACT_QMAX, dequantize_weight
 from autocompress.techniques.quantize import act_qparams as quant_act_qparams
@@ -45,11 +49,15 @@ class OnnxLeaf(nn.Module):
         self.kind, self.spec, cfg = leaf.kind, leaf.spec, leaf.cfg
         self.int8 = leaf.kernel == "int8"
         self.dynamic = leaf.kernel == "int8-dynamic" or cfg.act_dynamic
+        self.lookup: Lookup | None = None
         # with weight_codes, weight-only 2..8-bit codes also ship as int8/uint8 initialisers
         # behind a DequantizeLinear (3.6x smaller files; ONNX Runtime then runs them slower)
         self.codes = weight_codes and cfg.weight_bits <= 8 and not cfg.codebook
         storage = leaf.stored()
-        if self.dynamic:
+        if leaf.kernel == "lookup":
+            codes, scale, zp = decode_codes(storage, leaf.weight_shape, cfg)
+            self.lookup = Lookup(codes, scale, zp, cfg.symmetric)
+        elif self.dynamic:
             self._init_dynamic(leaf)
         elif self.int8 or self.codes:
             codes, scale, zp = decode_codes(storage, leaf.weight_shape, cfg)
@@ -78,6 +86,8 @@ class OnnxLeaf(nn.Module):
         self.register_buffer("w_scale", scale.reshape(-1).float().expand(rows).clone())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.lookup is not None:
+            return self.lookup(x)
         if self.dynamic:
             return _DynamicInt8Linear.apply(x, self.w_int8, self.w_zp, self.w_scale, self.bias)
         if self.act_in is not None:

@@ -35,6 +35,7 @@ class OrtModel(nn.Module):
         except Exception as e:
             raise ArtifactError(f"{path}: ONNX Runtime cannot load it ({' '.join(str(e).split())[:300]})") from None
         self.names = [i.name for i in self.session.get_inputs()]
+        self.path = Path(path)
 
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
         feed: dict[str, Any] = {n: np.ascontiguousarray(t.detach().cpu().numpy()) for n, t in zip(self.names, inputs,

@@ -232,7 +232,10 @@ def bind(
                 raise ConfigError(
                     f"{space.source}: rules: layer {s!r} is not a compressible layer of this model"
                 )
-    found = {n: space.rule_for(n, names) for n in names if not space.is_excluded(n, names)}
+    found: dict[str, Rule | None] = {n: space.rule_for(n, names) for n in names if not space.is_excluded(n, names)}
+    for n, rule in found.items():  # like a policy's default, the default rule does not reach an embedding
+        if rule is not None and rule.is_default and n in infos and infos[n].kind == "embedding":
+            found[n] = None
     rules = {n: r for n, r in found.items() if r is not None}
     units = [_unit(ls, rules, infos) for ls in _tie_sets(space, [n for n in names if n in rules])]
     return BoundSpace(tuple(names), tuple(units), _channels(groups, rules, names), space.distill)
@@ -273,6 +276,8 @@ def _unit(ls: tuple[str, ...], rules: dict[str, Rule], infos: dict[str, LayerInf
         ranks = (None,)
     rows = tuple(_row(infos.get(n)) for n in ls)
     act_bits = r.act_bits
+    if any(n in infos and infos[n].kind == "embedding" for n in ls):  # weight bits only (a lookup)
+        return Unit(ls, r.weight_bits, (32,), (0.0,), (None,), r.granularity, r.symmetric, rows, r.codebook)
     if DYNAMIC in act_bits and any(n in infos and infos[n].kind != "linear" for n in ls):
         act_bits = tuple(dict.fromkeys(8 if a == DYNAMIC else a for a in act_bits))  # no dynamic conv kernel
     return Unit(

@@ -8,6 +8,8 @@ construction and after every ``load_state_dict``:
 - ``"int8"`` (act_bits 8, weight_bits <= 8): a real int8 kernel (``backends.int8``);
 - ``"int8-dynamic"`` (``act_dynamic`` Linear): torch's dynamic int8 Linear kernel (the input's
   range taken from each input; nothing stored for activations);
+- ``"lookup"`` (an embedding with 2..8-bit codes): the codes as int8/uint8 and the scales, the
+  rows decoded as they are looked up (``techniques.embedding``);
 - ``"fp32-sparse"`` (unstructured Linear, sparsity >= ``SPARSE_CSR_MIN_SPARSITY``): a torch
   sparse CSR weight;
 - ``"fp32"``: the dequantised dense weight (weight-only compression), with the activation
@@ -34,6 +36,7 @@ from autocompress.errors import PolicyError
 from autocompress.graph import kind_of
 from autocompress.policy import LayerConfig
 from autocompress.techniques.codec import decode, decode_codes, encode, tensor_specs
+from autocompress.techniques.embedding import Lookup
 from autocompress.techniques.kernels import (
     SPARSE_CSR_MIN_SPARSITY,
     Kernel,
@@ -77,7 +80,7 @@ class _Runtime:
     """
 
     def __init__(self) -> None:
-        self.int8: int8.Int8Kernel | int8.Int8DynamicKernel | None = None
+        self.module: int8.Int8Kernel | int8.Int8DynamicKernel | Lookup | None = None  # the kernel module, if any
         self.weight: torch.Tensor | None = None
         self.act_in: tuple[torch.Tensor, torch.Tensor] | None = None  # (scale, int32 zp)
         self.act_out: tuple[torch.Tensor, torch.Tensor] | None = None
@@ -141,13 +144,16 @@ class DeployLeaf(nn.Module):
             codes, scale, zp = decode_codes(self.stored(), self.weight_shape, cfg)
             spec = None if conv is None or conv.int_padding is None else int8.ConvSpec(
                 conv.stride, conv.int_padding, conv.dilation, conv.groups)
-            rt.int8 = int8.build_int8(
-                self.kind, codes, scale, zp, bits=cfg.weight_bits,
+            rt.module = int8.build_int8(
+                self.kind, codes, scale, zp, bits=cfg.weight_bits,  # type: ignore[arg-type]  # never an embedding
                 symmetric=cfg.symmetric, bias=self.bias, act_in=act_qparams(self.act_in),
                 act_out=act_qparams(self.act_out), conv=spec)
+        elif self.kernel == "lookup":
+            codes, scale, zp = decode_codes(self.stored(), self.weight_shape, cfg)
+            rt.module = Lookup(codes, scale, zp, cfg.symmetric)
         elif self.kernel == "int8-dynamic":
             codes, scale, zp = decode_codes(self.stored(), self.weight_shape, cfg)
-            rt.int8 = int8.build_int8_dynamic(codes, scale, zp, bits=cfg.weight_bits,
+            rt.module = int8.build_int8_dynamic(codes, scale, zp, bits=cfg.weight_bits,
                                               symmetric=cfg.symmetric, bias=self.bias)
         else:
             w = decode(self.stored(), self.weight_shape, cfg)
@@ -165,8 +171,8 @@ class DeployLeaf(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self._rt.ready:
             self._rebuild()
-        if self._rt.int8 is not None:
-            return self._rt.int8(x)
+        if self._rt.module is not None:
+            return self._rt.module(x)
         rt = self._rt
         if rt.act_in is not None:
             x = fake_quant_act(x, *rt.act_in)
@@ -214,7 +220,7 @@ def to_deploy(leaf: nn.Module, cfg: LayerConfig) -> DeployLeaf:
     """The deploy module of a train-form leaf (its mask, weight and activation quantisers),
     built with ``cfg``, the config the train form was built with."""
     if kind_of(leaf) is None:
-        raise PolicyError(f"to_deploy needs an nn.Linear/Conv1d/Conv2d, got {type(leaf).__name__}")
+        raise PolicyError(f"to_deploy needs an nn.Linear/Conv1d/Conv2d/Embedding, got {type(leaf).__name__}")
     mask = get_mask(leaf)
     raw = leaf_weight(leaf)
     tensors = encode(raw, mask, cfg)

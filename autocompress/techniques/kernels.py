@@ -2,6 +2,7 @@
 
 - ``"int8"`` (act_bits 8, weight_bits <= 8, a layout the int8 backend supports);
 - ``"int8-dynamic"`` (``act_dynamic`` Linear: the input's range computed at run time);
+- ``"lookup"`` (an embedding with 2..8-bit codes: rows decoded as they are looked up);
 - ``"fp32-sparse"`` (unstructured Linear at sparsity >= ``SPARSE_CSR_MIN_SPARSITY``);
 - ``"fp32"``: everything else (the dequantised dense weight).
 
@@ -22,7 +23,7 @@ from autocompress.policy import LayerConfig
 from autocompress.techniques.leaf import LeafSpec
 from autocompress.techniques.sparsify import mask_kind
 
-Kernel = Literal["int8", "int8-dynamic", "fp32", "fp32-sparse"]
+Kernel = Literal["int8", "int8-dynamic", "lookup", "fp32", "fp32-sparse"]
 # Measured on this 2-core x86 CPU, 1 thread (torch 2.13): CSR x dense input beats dense
 # F.linear from ~0.95 sparsity at 1024x1024 (batch 1: 58 vs 79 us; batch 32: 0.20 vs 0.87 ms)
 # and 4096x1024; at 0.90 it loses at batch 1. Tiny layers (256x256, batch 1) lose by ~5 us.
@@ -33,6 +34,8 @@ def runtime_kernel(
     kind: LayerKind, cfg: LayerConfig, *, depthwise: bool = False, padding_mode: str = "zeros"
 ) -> Kernel:
     """The kernel by op kind and config alone (see :func:`choose_kernel` for a conv's padding)."""
+    if kind == "embedding":
+        return "lookup" if cfg.weight_bits <= 8 and not cfg.codebook else "fp32"
     if cfg.act_dynamic and kind == "linear" and int8.engine() is not None:
         return "int8-dynamic"
     if cfg.static_act8 and cfg.weight_bits <= 8 and not cfg.codebook:
@@ -51,7 +54,7 @@ def choose_kernel(spec: LeafSpec, cfg: LayerConfig) -> tuple[Kernel, str | None]
     conv = spec.conv
     dw, pm = (conv.depthwise, conv.padding_mode) if conv is not None else (False, "zeros")
     kernel = runtime_kernel(spec.kind, cfg, depthwise=dw, padding_mode=pm)
-    if kernel == "int8-dynamic":
+    if kernel in ("int8-dynamic", "lookup") or spec.kind == "embedding":
         return kernel, None
     if kernel == "int8" and conv is not None and conv.int_padding is None:
         return "fp32", f"int8 conv needs symmetric padding, got {conv.padding!r}"

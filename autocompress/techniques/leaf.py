@@ -55,7 +55,7 @@ class ConvArgs:
 
 @dataclass(frozen=True)
 class LeafSpec:
-    """One Linear / Conv1d / Conv2d leaf: kind, weight shape, and its conv geometry (or None)."""
+    """One Linear / Conv1d / Conv2d / Embedding leaf: kind, weight shape, and its conv geometry (or None)."""
 
     kind: LayerKind
     weight_shape: tuple[int, ...]
@@ -65,15 +65,17 @@ class LeafSpec:
     def of(cls, leaf: nn.Module, weight_shape: tuple[int, ...] | None = None) -> LeafSpec:
         kind = kind_of(leaf)
         if kind is None:
-            raise PolicyError(f"a compressible leaf is an nn.Linear/Conv1d/Conv2d, got {type(leaf).__name__}")
+            raise PolicyError(f"a compressible leaf is an nn.Linear/Conv1d/Conv2d/Embedding, got {type(leaf).__name__}")
         shape = weight_shape if weight_shape is not None else tuple(_weight(leaf).shape)
-        return cls(kind, tuple(shape), None if kind == "linear" else ConvArgs.of(leaf))
+        return cls(kind, tuple(shape), None if kind in ("linear", "embedding") else ConvArgs.of(leaf))
 
 
 def run_op(spec: LeafSpec, x: torch.Tensor, w: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
     """The leaf's dense op on ``x`` with weight ``w`` (its padding mode and geometry applied)."""
     if spec.kind == "linear":
         return F.linear(x, w, bias)
+    if spec.kind == "embedding":
+        return F.embedding(x, w)
     c = spec.conv
     if c is None:
         raise RuntimeError(f"a {spec.kind} leaf without its conv geometry")

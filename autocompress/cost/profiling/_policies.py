@@ -44,6 +44,9 @@ def random_policy(model: nn.Module, groups: list[tuple[str, ...]], rng: random.R
         ratio_of.update({n: r for n in g})
     layers: dict[str, dict[str, Any]] = {}
     for name, mod in iter_compressible(model):
+        if isinstance(mod, nn.Embedding):  # a lookup: weight bits only
+            layers[name] = {"weight_bits": rng.choice(WEIGHT_BITS)}
+            continue
         entry: dict[str, Any] = {"weight_bits": rng.choice(WEIGHT_BITS), "act_bits": rng.choice(ACT_BITS)}
         if isinstance(mod, nn.Linear) and entry["weight_bits"] <= 8 and entry["act_bits"] == 8:
             entry["act_dynamic"] = rng.random() < 0.5
