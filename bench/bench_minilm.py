@@ -28,10 +28,10 @@ import warnings
 from pathlib import Path
 
 import torch
+from _front import front_points
 from torch import nn
 
 from autocompress import Policy, compress, save_artifact
-from autocompress.compress import to_deploy
 from autocompress.cost.profiling import measure_model, steady_allocator
 from autocompress.runtime import OrtModel, export_onnx
 from autocompress.tasks import base_model, get_task
@@ -39,25 +39,6 @@ from autocompress.tasks._train import score
 
 DYNAMIC = Policy.from_dict({"default": {"weight_bits": 8, "act_bits": 8, "act_dynamic": True}})
 SHAPES = ((32, 1), (32, 2), (1, 1), (1, 2))  # (batch, threads)
-
-
-def _front_points(study_ref: str, base: nn.Module, task: object) -> list[tuple[str, Policy, nn.Module]]:
-    from autocompress.evaluate import Evaluator
-    from autocompress.results import front_table, stored_policy
-    from autocompress.search import open_study
-
-    opened = open_study(study_ref)
-    cfg = opened.config
-    if cfg.task != "minilm-embed":
-        raise SystemExit(f"--study: a minilm-embed study is needed, got task {cfg.task!r}")
-    front = set(front_table(opened.study)["trial"])
-    out = []
-    for t in opened.study.get_trials(deepcopy=False):
-        policy = stored_policy(t) if t.number in front else None
-        if policy is not None:
-            trained, _ = Evaluator(task, base, cfg.finetune).finetune(policy, seed=cfg.seed)  # type: ignore[arg-type]
-            out.append((f"front trial {t.number}", policy, to_deploy(trained, policy)))
-    return out
 
 
 def _state_bytes(model: nn.Module) -> int:
@@ -93,7 +74,7 @@ def main() -> None:
                  ("ORT quantize_dynamic", OrtModel(qd_onnx), qd_onnx.stat().st_size)]
         ours = [("uniform dynamic int8", DYNAMIC, compress(base, DYNAMIC, form="deploy"))]
         if args.study:
-            ours += _front_points(args.study, base, task)
+            ours += front_points(args.study, base, task, "minilm-embed")
         for i, (label, policy, deploy) in enumerate(ours):
             art = save_artifact(deploy, policy, tmp / f"{i}.safetensors", x)
             path = export_onnx(deploy, tmp / f"{i}.onnx", x)

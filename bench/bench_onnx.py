@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 import torch
+from _front import front_points
 
 from autocompress import Policy, compress
 from autocompress.compress import to_deploy
@@ -66,27 +67,6 @@ def ort_quantize_static(fp32: Path, out: Path, calib: torch.Tensor) -> Path:
     return out
 
 
-def _front_points(study_ref: str, base: torch.nn.Module, task: object) -> list[tuple[str, torch.nn.Module]]:
-    """(label, fine-tuned deploy form) of every front point of a digits-cnn study."""
-    from autocompress.evaluate import Evaluator
-    from autocompress.results import front_table, stored_policy
-    from autocompress.search import open_study
-
-    opened = open_study(study_ref)
-    cfg = opened.config
-    if cfg.task != "digits-cnn":
-        raise SystemExit(f"--study: a digits-cnn study is needed, got task {cfg.task!r}")
-    front = set(front_table(opened.study)["trial"])
-    out = []
-    for t in opened.study.get_trials(deepcopy=False):
-        policy = stored_policy(t) if t.number in front else None
-        if policy is None:
-            continue
-        trained, _ = Evaluator(task, base, cfg.finetune).finetune(policy, seed=cfg.seed)  # type: ignore[arg-type]
-        out.append((f"front trial {t.number}", to_deploy(trained, policy)))
-    return out
-
-
 def main() -> None:
     import logging
 
@@ -106,7 +86,8 @@ def main() -> None:
             calibrate(train, calib)
             candidates = [("uniform int8", to_deploy(train, INT8))]
             if args.study and task is not None:
-                candidates += _front_points(args.study, base, task)
+                front = front_points(args.study, base, task, "digits-cnn")
+                candidates += [(label, deploy) for label, _, deploy in front]
             f32_path = export_onnx(base, Path(d) / f"{name}-fp32.onnx", calib[:64])
             qs_path = ort_quantize_static(f32_path, Path(d) / f"{name}-qs.onnx", calib)
             f32, qs = OrtModel(f32_path), OrtModel(qs_path)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from _bert import tiny_bert
 from torch import nn
 
 from autocompress import Policy, compress, file_bytes, load_artifact, save_artifact
@@ -178,23 +179,8 @@ def test_onnx_runtime_runs_ort_s_dynamic_contract(tmp_path) -> None:
         assert sum(a.dtype == np.int8 and a.ndim == 2 for a in int8_weights) >= n_dyn, name
 
 
-def _tiny_bert() -> nn.Module:
-    """A Hugging Face ``BertModel`` from a small config (random weights) behind the MiniLM
-    task's sentence encoder: the layout users bring, not our own attention module."""
-    pytest.importorskip("transformers", reason="the minilm extra: pip install 'autocompress[minilm]'")
-    from transformers import BertConfig, BertModel
-
-    from autocompress.models.minilm import SentenceEncoder
-
-    torch.manual_seed(0)
-    cfg = BertConfig(vocab_size=100, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-                     intermediate_size=64, max_position_embeddings=16, hidden_dropout_prob=0.0,
-                     attention_probs_dropout_prob=0.0)
-    return SentenceEncoder(BertModel(cfg, add_pooling_layer=False)).eval()
-
-
 def test_hugging_face_bert_runs_dynamic_int8_in_torch_and_onnx_runtime(tmp_path) -> None:
-    model = _tiny_bert()
+    model = tiny_bert()
     x = torch.randint(1, 100, (3, 10))
     x[0, 7:] = 0  # padding
     policy = Policy.from_dict({"default": DYN})

@@ -11,6 +11,7 @@ import copy
 
 import pytest
 import torch
+from _bert import tiny_bert
 from torch import nn
 
 from autocompress import Policy, compress, file_bytes, save_artifact
@@ -19,24 +20,11 @@ from autocompress.graph import channel_groups
 from autocompress.models import MODELS, create_model
 
 
-def _tiny_bert() -> nn.Module:
-    pytest.importorskip("transformers", reason="the minilm extra: pip install 'autocompress[minilm]'")
-    from transformers import BertConfig, BertModel
-
-    from autocompress.models.minilm import SentenceEncoder
-
-    torch.manual_seed(0)
-    cfg = BertConfig(vocab_size=100, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-                     intermediate_size=64, max_position_embeddings=16, hidden_dropout_prob=0.0,
-                     attention_probs_dropout_prob=0.0)
-    return SentenceEncoder(BertModel(cfg, add_pooling_layer=False)).eval()
-
-
 def _model(name: str) -> tuple[nn.Module, torch.Tensor]:
     if name == "hf-bert":
         x = torch.randint(1, 100, (3, 10))
         x[0, 6:] = 0
-        return _tiny_bert(), x
+        return tiny_bert(), x
     return create_model(name, seed=0).eval(), MODELS.get(name).example_input(batch=3)
 
 
