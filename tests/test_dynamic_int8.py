@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import pytest
 import torch
+from _artifacts import ships_exactly
 from _bert import tiny_bert
 from torch import nn
 
-from autocompress import Policy, compress, file_bytes, load_artifact, save_artifact
+from autocompress import Policy, compress
 from autocompress.cost import plan
 from autocompress.cost.latency._table import leaf_key
 from autocompress.errors import PolicyError
@@ -84,12 +85,7 @@ def test_a_dynamic_only_policy_needs_no_example_input_and_sizes_exactly(tmp_path
     x = MODELS.get("tiny-mlp").example_input(batch=3)
     policy = Policy.from_dict({"default": DYN})
     deploy = compress(model, policy, form="deploy")  # no calibration batch
-    path = tmp_path / "m.safetensors"
-    info = save_artifact(deploy, policy, path, x)
-    assert info.file_bytes == path.stat().st_size == file_bytes(model, policy, x)
-    again = load_artifact(path, create_model("tiny-mlp", seed=1))
-    with torch.no_grad():
-        assert torch.equal(again(x), deploy(x))
+    ships_exactly(model, deploy, policy, x, tmp_path / "m.safetensors", create_model("tiny-mlp", seed=1))
     kernels = {p.kernel for p in plan(model, policy, x)}
     assert kernels == {"int8-dynamic"}
 

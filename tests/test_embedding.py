@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import pytest
 import torch
+from _artifacts import ships_exactly
 from torch import nn
 
-from autocompress import Policy, compress, file_bytes, layers, load_artifact, save_artifact, size_bytes
+from autocompress import Policy, compress, layers, size_bytes
 from autocompress.errors import PolicyError
 from autocompress.models import MODELS, create_model
 from autocompress.techniques.deploy import DeployLeaf
@@ -38,12 +39,7 @@ def test_the_table_ships_as_codes_and_the_deploy_form_matches_the_train_form(cna
     with torch.no_grad():
         assert torch.equal(deploy(x), train(x))
         assert not torch.equal(deploy.embed(x), model.embed(x)), "the table really is quantised"
-    path = tmp_path / "m.safetensors"
-    info = save_artifact(deploy, policy, path, x)
-    assert info.file_bytes == path.stat().st_size == file_bytes(model, policy, x)
-    again = load_artifact(path, create_model("tiny-transformer", seed=5))
-    with torch.no_grad():
-        assert torch.equal(again(x), deploy(x))
+    ships_exactly(model, deploy, policy, x, tmp_path / "m.safetensors", create_model("tiny-transformer", seed=5))
 
 
 def test_four_bit_rows_are_an_eighth_of_the_table() -> None:

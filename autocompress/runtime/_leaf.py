@@ -32,8 +32,7 @@ from autocompress.techniques.codec import decode, decode_codes
 from autocompress.techniques.deploy import DeployLeaf, act_qparams
 from autocompress.techniques.embedding import Lookup
 from autocompress.techniques.leaf import run_op
-from autocompress.techniques.quantize import ACT_QMAX, dequantize_weight
-from autocompress.techniques.quantize import act_qparams as quant_act_qparams
+from autocompress.techniques.quantize import ACT_QMAX, DynamicActQuant, dequantize_weight
 
 
 class OnnxLeaf(nn.Module):
@@ -48,7 +47,7 @@ class OnnxLeaf(nn.Module):
         super().__init__()
         self.kind, self.spec, cfg = leaf.kind, leaf.spec, leaf.cfg
         self.int8 = leaf.kernel == "int8"
-        self.dynamic = leaf.kernel == "int8-dynamic" or cfg.act_dynamic
+        self.dynamic = cfg.act_dynamic
         self.lookup: Lookup | None = None
         # with weight_codes, weight-only 2..8-bit codes also ship as int8/uint8 initialisers
         # behind a DequantizeLinear (3.6x smaller files; ONNX Runtime then runs them slower)
@@ -110,8 +109,7 @@ class _DynamicInt8Linear(torch.autograd.Function):
     @staticmethod
     def forward(ctx: object, x: torch.Tensor, w: torch.Tensor, w_zp: torch.Tensor, w_scale: torch.Tensor,
                 bias: torch.Tensor | None) -> torch.Tensor:
-        scale, zp = act_qparams_of(x)
-        xq = torch.fake_quantize_per_tensor_affine(x, scale, zp, 0, ACT_QMAX)
+        xq = DynamicActQuant()(x)  # the train form's own dynamic quantiser
         wf = (w.float() - w_zp.float()) * w_scale  # (in, out)
         y = xq @ wf
         return y if bias is None else y + bias
@@ -130,7 +128,3 @@ class _DynamicInt8Linear(torch.autograd.Function):
 def _is_none(v: Any) -> bool:
     return hasattr(v, "node") and v.node().mustBeNone()
 
-
-def act_qparams_of(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(scale, zero point) of ``x``'s own range (0 included), as DynamicQuantizeLinear computes it."""
-    return quant_act_qparams(x.detach().amin().float(), x.detach().amax().float())

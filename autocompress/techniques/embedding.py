@@ -89,13 +89,8 @@ class Lookup(nn.Module):
             zp.expand(rows).clone() if self.per_row else zp.reshape(()).clone()))
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        return lookup(ids, self.codes, self.scale, self.zero_point, self.per_row)
-
-
-def lookup(ids: torch.Tensor, codes: torch.Tensor, scale: torch.Tensor, zero_point: torch.Tensor | None,
-           per_row: bool) -> torch.Tensor:
-    """The decoded rows ``ids`` of a code table (also what the ONNX twin exports: Gather, Cast, Sub, Mul)."""
-    rows = codes[ids].float()
-    if zero_point is not None:
-        rows = rows - (zero_point[ids].unsqueeze(-1) if per_row else zero_point)
-    return rows * (scale[ids].unsqueeze(-1) if per_row else scale)
+        # also what the ONNX twin exports: Gather of codes (and scales), Cast, Sub, Mul
+        rows = self.codes[ids].float()
+        if self.zero_point is not None:
+            rows = rows - (self.zero_point[ids].unsqueeze(-1) if self.per_row else self.zero_point)
+        return rows * (self.scale[ids].unsqueeze(-1) if self.per_row else self.scale)

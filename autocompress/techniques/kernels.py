@@ -54,7 +54,7 @@ def choose_kernel(spec: LeafSpec, cfg: LayerConfig) -> tuple[Kernel, str | None]
     conv = spec.conv
     dw, pm = (conv.depthwise, conv.padding_mode) if conv is not None else (False, "zeros")
     kernel = runtime_kernel(spec.kind, cfg, depthwise=dw, padding_mode=pm)
-    if kernel in ("int8-dynamic", "lookup") or spec.kind == "embedding":
+    if kernel == "int8-dynamic" or spec.kind == "embedding":
         return kernel, None
     if kernel == "int8" and conv is not None and conv.int_padding is None:
         return "fp32", f"int8 conv needs symmetric padding, got {conv.padding!r}"
